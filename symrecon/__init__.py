@@ -1,0 +1,37 @@
+"""symrecon: reconstruct the input of a trained neural network from its output.
+
+Exact (SymPy closed forms, with derivations in LaTeX) where mathematics allows,
+iterative (numba gradient descent, batched Gauss-Newton, scipy) where it does
+not.  This module only re-exports the public API.
+"""
+
+from . import activations as activations
+from . import plot as plot
+from .compare import Comparison as Comparison
+from .compare import compare as compare
+from .errors import CapabilityError as CapabilityError
+from .errors import InfeasibleTargetError as InfeasibleTargetError
+from .errors import InvalidValueError as InvalidValueError
+from .errors import ModelFormatError as ModelFormatError
+from .errors import NotInvertibleError as NotInvertibleError
+from .errors import ShapeError as ShapeError
+from .errors import SymreconError as SymreconError
+from .errors import UnsupportedLayerError as UnsupportedLayerError
+from .io import from_keras as from_keras
+from .io import load_keras as load_keras
+from .models import Dense as Dense
+from .models import Sequential as Sequential
+from .reconstruct import reconstruct as reconstruct
+from .recurrent import GRU as GRU
+from .recurrent import LSTM as LSTM
+from .recurrent import SimpleRNN as SimpleRNN
+from .result import AffineSet as AffineSet
+from .result import Reconstruction as Reconstruction
+from .result import Status as Status
+from .symbolic import AnalyticInverse as AnalyticInverse
+from .symbolic import Derivation as Derivation
+from .symbolic import ForwardGraph as ForwardGraph
+from .symbolic import analytic_inverse as analytic_inverse
+from .symbolic import forward_graph as forward_graph
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+# PLACEHOLDER: replaced by the iterative work.
+class Comparison: ...
+def compare(model, y, methods=("analytic", "gd", "scipy")): raise NotImplementedError

@@ -1,0 +1,245 @@
+"""Numeric models: :class:`Dense` layers chained in a :class:`Sequential`.
+
+Keras conventions throughout: a dense layer computes ``a = f(x @ W + b)`` with
+``W`` of shape ``(n_in, n_out)``; batches are rows.  Weights are copied to
+float64 and frozen (read-only), so nothing the caller passed in is kept or
+modified.
+
+Examples
+--------
+>>> import numpy as np, symrecon as sr
+>>> m = sr.Sequential([sr.Dense([[0.4]], [-25.0])])
+>>> float(m(np.array([312.5]))[0])
+100.0
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Iterable, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from . import activations as _activations
+from .activations import Activation
+from .errors import InfeasibleTargetError, InvalidValueError, ShapeError
+
+__all__ = ["AbstractLayer", "Dense", "Sequential", "as_frozen_array", "as_batch"]
+
+
+def as_frozen_array(value: ArrayLike, what: str, ndim: int | None = None) -> NDArray[np.float64]:
+    """A read-only float64 copy of ``value``; refuses NaN/inf and wrong ``ndim``."""
+    try:
+        arr = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise InvalidValueError(f"{what} must be an array of real numbers; got {type(value).__name__}: {exc}") from None
+    if ndim is not None and arr.ndim != ndim:
+        raise ShapeError(f"{what} must be {ndim}-D; got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise InvalidValueError(
+            f"{what} contains NaN or inf (first at index {tuple(int(i) for i in bad)}); expected finite numbers"
+        )
+    arr.setflags(write=False)
+    return arr
+
+
+def as_batch(value: ArrayLike, width: int, what: str) -> tuple[NDArray[np.float64], bool]:
+    """Validate a single vector ``(width,)`` or batch ``(N, width)``.
+
+    Returns a read-only float64 ``(N, width)`` copy and whether the input was a
+    single vector.  A scalar is accepted when ``width == 1``.
+    """
+    arr = as_frozen_array(value, what)
+    if arr.ndim == 0 and width == 1:
+        arr = arr.reshape(1)
+    if arr.ndim == 1:
+        if arr.shape[0] != width:
+            raise ShapeError(f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}")
+        out = arr.reshape(1, width)
+        return out, True
+    if arr.ndim == 2:
+        if arr.shape[1] != width:
+            raise ShapeError(f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}")
+        if arr.shape[0] == 0:
+            raise ShapeError(f"{what} is an empty batch (shape {arr.shape}); expected at least one row")
+        return arr, False
+    raise ShapeError(f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}")
+
+
+class AbstractLayer(ABC):
+    """What :class:`Sequential` needs of a layer: widths and a numeric forward pass."""
+
+    name: str
+
+    @property
+    @abstractmethod
+    def n_in(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def n_out(self) -> int: ...
+
+    @abstractmethod
+    def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Apply the layer to ``x`` of shape ``(..., n_in)`` (already validated float64)."""
+
+
+class Dense(AbstractLayer):
+    """A fully connected layer ``a = f(x @ kernel + bias)``.
+
+    Parameters
+    ----------
+    kernel : array_like, shape (n_in, n_out)
+        Weights, Keras layout.
+    bias : array_like, shape (n_out,), optional
+        Defaults to zeros.
+    activation : str or Activation, optional
+        Registry name or object; default ``"linear"``.
+    name : str, optional
+
+    Examples
+    --------
+    >>> import symrecon as sr
+    >>> d = sr.Dense([[1.0, 0.0], [0.0, 2.0]], [0.0, 1.0], "tanh")
+    >>> d.n_in, d.n_out
+    (2, 2)
+    """
+
+    def __init__(self, kernel: ArrayLike, bias: ArrayLike | None = None,
+                 activation: str | Activation | None = "linear", name: str | None = None):
+        self.kernel = as_frozen_array(kernel, "Dense kernel", ndim=2)
+        n_out = self.kernel.shape[1]
+        if self.kernel.shape[0] == 0 or n_out == 0:
+            raise ShapeError(f"Dense kernel must have non-zero shape (n_in, n_out); got {self.kernel.shape}")
+        if bias is None:
+            b = np.zeros(n_out)
+            b.setflags(write=False)
+            self.bias = b
+        else:
+            self.bias = as_frozen_array(bias, "Dense bias", ndim=1)
+            if self.bias.shape != (n_out,):
+                raise ShapeError(
+                    f"Dense bias must have shape ({n_out},) to match kernel {self.kernel.shape}; got {self.bias.shape}"
+                )
+        self.activation = _activations.get(activation)
+        self.name = name or "dense"
+
+    @property
+    def n_in(self) -> int:
+        return int(self.kernel.shape[0])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.kernel.shape[1])
+
+    def pre_activation(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        """``x @ kernel + bias`` for ``x`` of shape ``(..., n_in)``."""
+        return x @ self.kernel + self.bias
+
+    def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
+        return self.activation.numpy(self.pre_activation(x))
+
+    def __repr__(self) -> str:
+        return f"Dense({self.n_in}->{self.n_out}, activation={self.activation.name!r}, name={self.name!r})"
+
+
+class Sequential:
+    """A chain of layers; the output of one is the input of the next.
+
+    Parameters
+    ----------
+    layers : sequence of AbstractLayer
+        At least one layer; consecutive widths must match.
+    name : str, optional
+
+    Examples
+    --------
+    >>> import numpy as np, symrecon as sr
+    >>> m = sr.Sequential([sr.Dense(np.eye(2), activation="tanh"), sr.Dense([[1.0], [1.0]])])
+    >>> m.n_in, m.n_out
+    (2, 1)
+    >>> m(np.zeros((5, 2))).shape
+    (5, 1)
+    """
+
+    def __init__(self, layers: Iterable[AbstractLayer], name: str | None = None):
+        layers = tuple(layers)
+        if not layers:
+            raise ShapeError("Sequential needs at least one layer; got none")
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, AbstractLayer):
+                raise TypeError(f"layer {i} of Sequential must be a symrecon layer (e.g. Dense); got {type(layer).__name__}")
+        for i in range(1, len(layers)):
+            if layers[i].n_in != layers[i - 1].n_out:
+                raise ShapeError(
+                    f"layer {i} ({layers[i].name!r}) expects {layers[i].n_in} inputs but layer {i - 1} "
+                    f"({layers[i - 1].name!r}) outputs {layers[i - 1].n_out}"
+                )
+        self.layers: tuple[AbstractLayer, ...] = layers
+        self.name = name or "sequential"
+
+    @property
+    def n_in(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def is_dense(self) -> bool:
+        """True when every layer is a :class:`Dense` (what the solvers handle)."""
+        return all(isinstance(layer, Dense) for layer in self.layers)
+
+    def forward(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Numeric forward pass.
+
+        Parameters
+        ----------
+        x : array_like, shape (n_in,) or (N, n_in)
+            (Recurrent first layers take ``(T, n_in)`` or ``(N, T, n_in)``.)
+
+        Returns
+        -------
+        ndarray, shape (n_out,) or (N, n_out)
+        """
+        arr = as_frozen_array(x, "model input")
+        if arr.ndim == 0 and self.n_in == 1:
+            arr = arr.reshape(1)
+        if arr.ndim == 0 or arr.shape[-1] != self.n_in:
+            raise ShapeError(
+                f"model input must have shape ({self.n_in},) or (N, {self.n_in}); got shape {arr.shape}"
+            )
+        out = arr
+        for layer in self.layers:
+            out = layer.forward(out)
+        return out
+
+    __call__ = forward
+
+    def check_target(self, y: NDArray[np.float64]) -> None:
+        """Raise :class:`InfeasibleTargetError` if ``y`` (N, n_out) leaves the output image.
+
+        Only the last layer's activation image is checked: a necessary
+        condition that costs nothing and catches e.g. sigmoid targets >= 1.
+        """
+        last = self.layers[-1]
+        act = getattr(last, "activation", None)
+        if act is None:
+            return
+        ok = act.in_image(y)
+        if not np.all(ok):
+            row, unit = (int(i) for i in np.argwhere(~ok)[0])
+            value = float(y[row, unit])
+            where = f"target {row}, " if y.shape[0] > 1 else ""
+            raise InfeasibleTargetError(
+                f"{where}output unit {unit} = {value!r} is outside the image {act.image} of the "
+                f"{act.name!r} activation of layer {last.name!r}: no input can produce it",
+                layer=last.name, unit=unit, value=value, interval=act.image,
+            )
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(layer) for layer in self.layers)
+        return f"Sequential([{inner}], name={self.name!r})"
