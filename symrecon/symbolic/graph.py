@@ -1,3 +1,269 @@
-# PLACEHOLDER: replaced by the symbolic work.
-class ForwardGraph: ...
-def forward_graph(model): raise NotImplementedError
+"""The forward pass as SymPy expressions, layer by layer.
+
+Each layer ``l = 1..L`` (1-based in the mathematics, like the superscripts)
+has a pre-activation ``z^{(l)} = a^{(l-1)} W^{(l)} + b^{(l)}`` and an
+activation ``a^{(l)} = f_l(z^{(l)})``, with ``a^{(0)} = x`` (row vectors, the
+Keras layout).  The graph keeps these *per-layer* equations, each in terms of
+the previous layer's variables, so a deep or wide network never turns into one
+giant expression; :meth:`ForwardGraph.pre_activation` and
+:meth:`ForwardGraph.activation` compose them into expressions of the inputs
+``x_0 .. x_{n-1}`` on request.
+
+With ``numeric=True`` the trained numbers are substituted (a ``1 x n`` SymPy
+``Matrix`` per layer, built on first use); with ``numeric=False`` the weights
+stay matrix symbols ``W^{(l)}`` and ``b^{(l)}``.
+
+Examples
+--------
+>>> import symrecon as sr
+>>> m = sr.Sequential([sr.Dense([[0.5]], [-1.0], "sigmoid")])
+>>> g = sr.forward_graph(m)
+>>> g.activation(1)
+Matrix([[1/(exp(1.0 - 0.5*x_0) + 1)]])
+>>> sr.forward_graph(m, numeric=False).layers[0].z
+x*W1 + b1
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import sympy as sp
+
+from ..errors import InvalidValueError, UnsupportedLayerError
+from ..models import Dense, Sequential
+from .latex import Activated, activation_latex, latex, named_matrix, named_symbol
+
+__all__ = ["ForwardGraph", "LayerGraph", "forward_graph", "MAX_EXPLICIT_WIDTH", "input_symbols"]
+
+#: a layer wider than this (inputs or outputs) is typeset in matrix form
+MAX_EXPLICIT_WIDTH = 4
+
+
+def input_symbols(n: int) -> tuple[sp.Symbol, ...]:
+    """The input symbols ``x_0 .. x_{n-1}`` (real)."""
+    return tuple(named_symbol(f"x_{i}", f"x_{{{i}}}", real=True) for i in range(n))
+
+
+def _float_matrix(a: np.ndarray) -> sp.Matrix:
+    a = np.atleast_2d(a)
+    return sp.Matrix(a.shape[0], a.shape[1], [sp.Float(float(v)) for v in a.ravel()])
+
+
+class LayerGraph:
+    """One layer's equations ``z = a_prev W + b`` and ``a = f(z)``.
+
+    Attributes
+    ----------
+    number : int
+        1-based layer number ``l`` (the superscript).
+    layer : Dense
+    numeric : bool
+    inputs : sympy.Matrix (1 x n_in) or MatrixSymbol
+        ``a^{(l-1)}`` (the model inputs ``x`` for ``l = 1``).
+    outputs : sympy.Matrix (1 x n_out) or MatrixSymbol
+        Variables naming ``a^{(l)}``, the inputs of the next layer.
+    W, b : MatrixSymbol
+        The weight symbols ``W^{(l)}`` and ``b^{(l)}``.
+    z, a : sympy.Matrix or MatrixExpr
+        Pre-activation and activation in terms of :attr:`inputs`.
+    """
+
+    def __init__(self, number: int, layer: Dense, numeric: bool, inputs, outputs):
+        self.number = number
+        self.layer = layer
+        self.numeric = numeric
+        self.inputs = inputs
+        self.outputs = outputs
+        l = number
+        self.W = named_matrix(f"W{l}", f"W^{{({l})}}", layer.n_in, layer.n_out)
+        self.b = named_matrix(f"b{l}", f"b^{{({l})}}", 1, layer.n_out)
+        self.z_symbol = named_matrix(f"z{l}", f"z^{{({l})}}", 1, layer.n_out)
+
+    @property
+    def name(self) -> str:
+        return self.layer.name
+
+    @property
+    def activation_fn(self):
+        return self.layer.activation
+
+    @property
+    def is_explicit(self) -> bool:
+        """Small enough to typeset entry by entry."""
+        return max(self.layer.n_in, self.layer.n_out) <= MAX_EXPLICIT_WIDTH
+
+    @cached_property
+    def z(self):
+        if self.numeric:
+            return self.inputs * _float_matrix(self.layer.kernel) + _float_matrix(self.layer.bias)
+        return sp.MatAdd(sp.MatMul(self.inputs, self.W), self.b)
+
+    @cached_property
+    def a(self):
+        act = self.layer.activation
+        if self.numeric:
+            return self.z.applyfunc(act.sympy)
+        return Activated(act, self.z)
+
+    def equations(self, n_layers: int | None = None) -> tuple[sp.Eq, sp.Eq]:
+        """``(z^{(l)} = a^{(l-1)} W^{(l)} + b^{(l)}, a^{(l)} = f(z^{(l)}))``.
+
+        Numbers appear entry by entry only for small numeric layers
+        (:attr:`is_explicit`); otherwise the matrix form is returned.
+        ``n_layers`` names the last layer's output ``y``.
+        """
+        l, n_in, n_out = self.number, self.layer.n_in, self.layer.n_out
+        inputs = _row_symbol("a", l - 1, n_in)
+        outputs = _row_symbol("y" if l == n_layers else "a", l, n_out)
+        z_rhs = self.z if (self.numeric and self.is_explicit) else sp.MatAdd(sp.MatMul(inputs, self.W), self.b)
+        return (sp.Eq(self.z_symbol, z_rhs, evaluate=False),
+                sp.Eq(outputs, Activated(self.layer.activation, self.z_symbol), evaluate=False))
+
+    def __repr__(self) -> str:
+        return (f"LayerGraph(l={self.number}, {self.layer.n_in}->{self.layer.n_out}, "
+                f"{self.layer.activation.name}, numeric={self.numeric})")
+
+
+def _row_symbol(stem: str, l: int, n: int) -> sp.MatrixSymbol:
+    """Row-vector symbol ``a^{(l)}`` (``x`` for ``l = 0``, plain ``y`` for stem "y")."""
+    if l == 0:
+        return named_matrix("x", "x", 1, n)
+    if stem == "y":
+        return named_matrix("y", "y", 1, n)
+    return named_matrix(f"{stem}{l}", f"{stem}^{{({l})}}", 1, n)
+
+
+def _row_scalars(l: int, n: int) -> sp.Matrix:
+    return sp.Matrix([[named_symbol(f"a{l}_{j}", f"a^{{({l})}}_{{{j}}}", real=True) for j in range(n)]])
+
+
+class ForwardGraph:
+    """SymPy form of a model's forward pass; build it with :func:`forward_graph`.
+
+    Attributes
+    ----------
+    model : Sequential
+    numeric : bool
+        Trained numbers substituted (True) or kept as matrix symbols.
+    inputs : tuple of sympy.Symbol
+        ``x_0 .. x_{n-1}``.
+    layers : tuple of LayerGraph
+        Per-layer equations, each in terms of the previous layer's variables.
+    """
+
+    def __init__(self, model: Sequential, numeric: bool):
+        self.model = model
+        self.numeric = numeric
+        self.inputs = input_symbols(model.n_in)
+        layers = []
+        n_layers = len(model.layers)
+        prev = sp.Matrix([list(self.inputs)]) if numeric else _row_symbol("a", 0, model.n_in)
+        for i, layer in enumerate(model.layers):
+            l = i + 1
+            outputs = _row_scalars(l, layer.n_out) if numeric else _row_symbol("a", l, layer.n_out)
+            layers.append(LayerGraph(l, layer, numeric, prev, outputs))
+            prev = outputs
+        self.layers: tuple[LayerGraph, ...] = tuple(layers)
+        self._composed: dict[int, tuple] = {}
+
+    def _compose(self, l: int):
+        """``(z^{(l)}, a^{(l)})`` in terms of the inputs, by substituting layer after layer."""
+        if not 1 <= l <= len(self.layers):
+            raise InvalidValueError(f"layer number must be in 1..{len(self.layers)}; got {l!r}")
+        if l not in self._composed:
+            lg = self.layers[l - 1]
+            if l == 1:
+                self._composed[l] = (lg.z, lg.a)
+            else:
+                _, prev_a = self._compose(l - 1)
+                if self.numeric:
+                    subs = dict(zip(lg.inputs, prev_a))
+                    self._composed[l] = (lg.z.xreplace(subs), lg.a.xreplace(subs))
+                else:
+                    subs = {lg.inputs: prev_a}
+                    self._composed[l] = (lg.z.xreplace(subs), lg.a.xreplace(subs))
+        return self._composed[l]
+
+    def pre_activation(self, l: int):
+        """``z^{(l)}`` as a function of the inputs (``l`` is 1-based)."""
+        return self._compose(l)[0]
+
+    def activation(self, l: int):
+        """``a^{(l)}`` as a function of the inputs (``l`` is 1-based)."""
+        return self._compose(l)[1]
+
+    @property
+    def output(self):
+        """The model output ``y = a^{(L)}`` as a function of the inputs."""
+        return self.activation(len(self.layers))
+
+    def equations(self) -> list[sp.Eq]:
+        """All per-layer equations, in order."""
+        return [eq for lg in self.layers for eq in lg.equations(len(self.layers))]
+
+    def latex(self, **settings) -> str:
+        """An ``align*`` block with one line per equation (matrix form for large layers).
+
+        Parameters
+        ----------
+        **settings
+            Passed to :class:`~symrecon.symbolic.latex.SymreconLatexPrinter`
+            (e.g. ``float_digits=4``).
+        """
+        rows = []
+        for lg in self.layers:
+            z_eq, a_eq = lg.equations(len(self.layers))
+            rows.append(rf"{latex(z_eq.lhs, **settings)} &= {latex(z_eq.rhs, **settings)}")
+            rows.append(rf"{latex(a_eq.lhs, **settings)} &= {latex(a_eq.rhs, **settings)}")
+            if not (self.numeric and lg.is_explicit):
+                act = activation_latex(lg.layer.activation)
+                rows[-1] += (rf" && W^{{({lg.number})}} \in \mathbb{{R}}^{{{lg.layer.n_in} \times "
+                             rf"{lg.layer.n_out}}},\ {act} \text{{ elementwise}}")
+        return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
+
+    def _repr_latex_(self) -> str:
+        body = self.latex().replace("\\begin{align*}", "\\begin{aligned}").replace("\\end{align*}", "\\end{aligned}")
+        return f"$${body}$$"
+
+    def __repr__(self) -> str:
+        return f"ForwardGraph({len(self.layers)} layers, n_in={self.model.n_in}, numeric={self.numeric})"
+
+
+def forward_graph(model, numeric: bool = True) -> ForwardGraph:
+    """SymPy expressions for every layer's pre-activation and activation.
+
+    Parameters
+    ----------
+    model : Sequential or Dense
+    numeric : bool, default True
+        Substitute the trained numbers; False keeps ``W^{(l)}``, ``b^{(l)}``
+        as matrix symbols.
+
+    Returns
+    -------
+    ForwardGraph
+
+    Raises
+    ------
+    UnsupportedLayerError
+        A layer that is not Dense.
+
+    Examples
+    --------
+    >>> import symrecon as sr
+    >>> g = sr.forward_graph(sr.Sequential([sr.Dense([[0.4]], [-25.0])]))
+    >>> g.output
+    Matrix([[0.4*x_0 - 25.0]])
+    """
+    if isinstance(model, Dense):
+        model = Sequential([model])
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a symrecon Sequential or Dense; got {type(model).__name__}")
+    for i, layer in enumerate(model.layers):
+        if not isinstance(layer, Dense):
+            raise UnsupportedLayerError(
+                f"forward_graph needs Dense layers; layer {i} ({layer.name!r}) is a {type(layer).__name__}"
+            )
+    return ForwardGraph(model, bool(numeric))

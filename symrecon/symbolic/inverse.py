@@ -1,3 +1,357 @@
-# PLACEHOLDER: replaced by the symbolic work.
-class AnalyticInverse: ...
-def analytic_inverse(model): raise NotImplementedError
+"""The analytic inverse ``x(y)`` of a chain of Dense layers, where one exists.
+
+One rule per row of DESIGN.md's table "When is there a closed form?", applied
+layer by layer from the output back to the input (never ``sympy.solve`` on
+the whole network, which can run for days):
+
+========================================  =====================================
+layer (kernel ``W``: ``n_in x n_out``)     preimage of a point
+========================================  =====================================
+square, full rank, invertible ``f``        ``(f^{-1}(a) - b) W^{-1}``
+first layer, ``n_out < n_in``, full        an affine set: min-norm point
+row rank                                   ``(f^{-1}(a) - b) W^+`` + null space
+``n_out > n_in`` (tall), full column rank  ``(f^{-1}(a) - b) W^+`` if consistent
+anything else                              :class:`NotInvertibleError`
+========================================  =====================================
+
+Examples
+--------
+>>> import numpy as np, symrecon as sr
+>>> m = sr.Sequential([sr.Dense([[0.5]], [-1.0], "sigmoid")])
+>>> inv = sr.analytic_inverse(m)
+>>> x = inv(np.array([0.5]))
+>>> float(x[0])
+2.0
+>>> inv.expr
+Matrix([[2.0 - 2.0*log(-1 + 1/y_0)]])
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+from numpy.typing import ArrayLike, NDArray
+
+from .. import activations as _act
+from ..errors import NotInvertibleError
+from ..models import Dense, Sequential, as_batch
+from ..result import AffineSet
+from .numeric import InversePlan, LayerPlan, evaluate_numba, evaluate_numpy, lambdify_matrix
+
+__all__ = ["AnalyticInverse", "analytic_inverse", "DEFAULT_CONSISTENCY_RTOL", "NUMBA_MIN_ROWS"]
+
+#: a tall layer accepts a target when the least-squares residual is within this (relative)
+DEFAULT_CONSISTENCY_RTOL = 1e-8
+
+#: batches at least this large go through the numba kernel under ``backend="auto"``
+#: (below it, the kernel's thread start-up costs more than NumPy's whole pass)
+NUMBA_MIN_ROWS = 2048
+
+
+def _svd_rank(kernel: NDArray[np.float64]) -> tuple[int, NDArray, NDArray, NDArray]:
+    """Numerical rank with NumPy's relative tolerance ``max(shape) * eps * s_max``."""
+    u, s, vt = np.linalg.svd(kernel, full_matrices=True)
+    tol = max(kernel.shape) * np.finfo(np.float64).eps * (s[0] if s.size else 0.0)
+    return int(np.sum(s > tol)), u, s, vt
+
+
+def _not_invertible(layer, index: int, reason: str, why: str) -> NotInvertibleError:
+    return NotInvertibleError(
+        f"no closed-form inverse: layer {layer.name!r} (layer {index}, {type(layer).__name__}) {why}",
+        layer=layer.name, reason=reason,
+    )
+
+
+def _plan_square(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
+    rank, u, s, vt = _svd_rank(layer.kernel)
+    if rank < layer.n_in:
+        raise _not_invertible(layer, index, "rank",
+                              f"has a square {layer.n_in}x{layer.n_out} kernel of numerical rank {rank} "
+                              f"(singular values {np.array2string(s, precision=3)}): many inputs give the "
+                              f"same output")
+    # W^{-1} from the SVD we already have: W = U S V^T  =>  W^{-1} = V S^{-1} U^T.
+    return "square", (vt.T / s) @ u.T, None
+
+
+def _plan_tall(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
+    rank, u, s, vt = _svd_rank(layer.kernel)
+    if rank < layer.n_in:
+        raise _not_invertible(layer, index, "rank",
+                              f"maps {layer.n_in} inputs to {layer.n_out} outputs with a kernel of rank "
+                              f"{rank} < {layer.n_in}: many inputs give the same output")
+    return "tall", np.linalg.pinv(layer.kernel), None
+
+
+def _plan_wide(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
+    if index != 0:
+        raise _not_invertible(layer, index, "shape",
+                              f"maps {layer.n_in} inputs to {layer.n_out} outputs: its preimage of a point "
+                              f"is an affine set, and only the first layer may be wide for a closed form "
+                              f"(the layers before it would have to be inverted on a whole set)")
+    rank, u, s, vt = _svd_rank(layer.kernel)
+    if rank < layer.n_out:
+        raise _not_invertible(layer, index, "rank",
+                              f"maps {layer.n_in} inputs to {layer.n_out} outputs with a kernel of rank "
+                              f"{rank} < {layer.n_out}: some outputs are unreachable and the rest have "
+                              f"larger preimages")
+    # x W = u: min-norm solution u W^+; directions v with v W = 0 are the
+    # left-singular vectors of W beyond its rank (orthonormal by construction).
+    null = np.ascontiguousarray(u[:, rank:])
+    return "wide", np.linalg.pinv(layer.kernel), null
+
+
+#: kernel shape -> rule (one per row of the closed-form table)
+_SHAPE_RULES: dict[str, Callable[[Dense, int, int], tuple[str, NDArray, NDArray | None]]] = {
+    "square": _plan_square,
+    "tall": _plan_tall,
+    "wide": _plan_wide,
+}
+
+
+def _shape_kind(layer: Dense) -> str:
+    if layer.n_in == layer.n_out:
+        return "square"
+    return "tall" if layer.n_out > layer.n_in else "wide"
+
+
+def _frozen(a: NDArray) -> NDArray[np.float64]:
+    a = np.ascontiguousarray(a, dtype=np.float64).copy()
+    a.setflags(write=False)
+    return a
+
+
+class AnalyticInverse:
+    """The closed-form inverse ``x(y)`` of a model; build it with :func:`analytic_inverse`.
+
+    Calling it evaluates the inverse numerically (vectorised; a fused numba
+    kernel for large batches).  The SymPy form, its derivation and, for a wide
+    first layer, the affine set of all solutions are available as attributes.
+
+    Attributes
+    ----------
+    model : Sequential
+    plan : InversePlan
+        Per-layer precomputed matrices (``W^{-1}`` or ``W^+``).
+    n_in, n_out : int
+    is_affine : bool
+        True when the first layer is wide: every target has a whole affine set
+        of inputs, and ``inv(y)`` returns its minimum-norm member.
+    null_basis : ndarray, shape (n_in, k)
+        Orthonormal basis of the input directions that do not change the
+        output (``k = 0`` unless :attr:`is_affine`).
+    symbols : tuple of sympy.Symbol
+        ``y_0 .. y_{m-1}``, the variables of :attr:`expr`.
+    expr : sympy.Matrix, shape (n_in, 1)
+        ``x_i(y)`` with the trained numbers substituted (built on first use).
+    derivation : Derivation
+        The algebra, first in symbols, then with the numbers (built on first use).
+
+    Examples
+    --------
+    >>> import numpy as np, symrecon as sr
+    >>> m = sr.Sequential([sr.Dense([[1.0, 1.0]], [0.0, 0.0], "tanh")])  # 1 -> 2: tall
+    >>> inv = sr.analytic_inverse(m)
+    >>> inv(m(np.array([0.3]))).round(12)
+    array([0.3])
+    """
+
+    def __init__(self, model: Sequential, plan: InversePlan, null_basis: NDArray[np.float64]):
+        self.model = model
+        self.plan = plan
+        self._null_basis = _frozen(null_basis)
+
+    # -- shape and structure --------------------------------------------
+    @property
+    def n_in(self) -> int:
+        return self.plan.n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.plan.n_out
+
+    @property
+    def is_affine(self) -> bool:
+        return self._null_basis.shape[1] > 0
+
+    @property
+    def null_basis(self) -> NDArray[np.float64]:
+        return self._null_basis
+
+    # -- numeric ----------------------------------------------------------
+    def __call__(self, y: ArrayLike, backend: str = "auto") -> NDArray[np.float64]:
+        """Evaluate ``x(y)``.
+
+        Parameters
+        ----------
+        y : array_like, shape (n_out,) or (N, n_out)
+            Target output(s); not modified.
+        backend : {"auto", "numba", "numpy"}
+            ``"numba"``: the fused parallel kernel; ``"numpy"``: the NumPy
+            twin; ``"auto"``: numba for batches of at least
+            :data:`NUMBA_MIN_ROWS` targets.
+
+        Returns
+        -------
+        ndarray, shape (n_in,) or (N, n_in)
+            The input (the minimum-norm one when :attr:`is_affine`).
+
+        Raises
+        ------
+        ShapeError, InvalidValueError
+            Wrong shape; NaN or inf in ``y``.
+        InfeasibleTargetError
+            No input produces the target: a value outside an activation's
+            image (output or intermediate layer; ``.layer``, ``.unit``,
+            ``.value``, ``.interval`` say where), an inconsistent tall layer,
+            or an input beyond float64's range.
+        """
+        batch, single = as_batch(y, self.n_out, "target y")
+        x = self._evaluate(batch, backend)
+        return x[0] if single else x
+
+    def _evaluate(self, batch: NDArray[np.float64], backend: str) -> NDArray[np.float64]:
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {sorted(_BACKENDS)}; got {backend!r}")
+        if backend == "auto":
+            backend = "numba" if batch.shape[0] >= NUMBA_MIN_ROWS else "numpy"
+        return _BACKENDS[backend](self.plan, batch)
+
+    def affine_set(self, y: ArrayLike) -> AffineSet:
+        """All inputs giving ``y``: ``{point + null_basis @ t}``.
+
+        Parameters
+        ----------
+        y : array_like, shape (n_out,) or (N, n_out)
+
+        Returns
+        -------
+        AffineSet
+            ``point`` has shape ``(n_in,)`` or ``(N, n_in)`` (minimum norm);
+            ``null_basis`` is ``(n_in, k)`` (``k = 0``: a single point).
+        """
+        return AffineSet(point=self(y), null_basis=self._null_basis)
+
+    # -- symbolic ---------------------------------------------------------
+    @cached_property
+    def symbols(self) -> tuple[sp.Symbol, ...]:
+        return tuple(sp.Symbol(f"y_{j}", real=True) for j in range(self.n_out))
+
+    @cached_property
+    def expr(self) -> sp.Matrix:
+        """``x(y)`` as an ``(n_in, 1)`` SymPy matrix, composed layer by layer."""
+        a = sp.Matrix([list(self.symbols)])
+        for lp in reversed(self.plan.layers):
+            inv = lp.activation.inverse_expr
+            z = a.applyfunc(lambda v, inv=inv: inv.xreplace({_act.Y: v}))
+            u = z - sp.Matrix([[sp.Float(float(v)) for v in lp.bias]])
+            a = u * sp.Matrix(lp.back.shape[0], lp.back.shape[1], [sp.Float(float(v)) for v in lp.back.ravel()])
+        return a.T
+
+    def sympy_function(self, modules: str = "numpy") -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
+        """:attr:`expr` as a vectorised function ``(N, n_out) -> (N, n_in)`` (``lambdify``, ``cse=True``).
+
+        For checking the symbolic form against the numeric evaluator; the
+        numeric paths never go through SymPy.
+        """
+        return lambdify_matrix(self.symbols, self.expr, modules=modules)
+
+    def evaluate_expr(self, y: ArrayLike, modules: str = "numpy") -> NDArray[np.float64]:
+        """Evaluate :attr:`expr` at numbers.
+
+        Parameters
+        ----------
+        y : array_like, shape (n_out,) or (N, n_out)
+        modules : {"numpy", "mpmath"}
+
+        Returns
+        -------
+        ndarray, shape (n_in,) or (N, n_in)
+        """
+        batch, single = as_batch(y, self.n_out, "target y")
+        if modules not in self._lambdified:
+            self._lambdified[modules] = self.sympy_function(modules)
+        x = self._lambdified[modules](batch)
+        return x[0] if single else x
+
+    @cached_property
+    def _lambdified(self) -> dict:
+        return {}
+
+    @cached_property
+    def derivation(self):
+        """The :class:`~symrecon.symbolic.Derivation` of this inverse."""
+        from .derivation import derive
+
+        return derive(self)
+
+    def __repr__(self) -> str:
+        kinds = ", ".join(f"{lp.name}:{lp.kind}/{lp.activation.name}" for lp in self.plan.layers)
+        extra = f", affine dimension {self._null_basis.shape[1]}" if self.is_affine else ""
+        return f"AnalyticInverse({self.n_out} -> {self.n_in} [{kinds}]{extra})"
+
+
+_BACKENDS: dict[str, Callable[[InversePlan, NDArray[np.float64]], NDArray[np.float64]]] = {
+    "numba": evaluate_numba,
+    "numpy": evaluate_numpy,
+    "auto": evaluate_numpy,  # resolved by batch size in AnalyticInverse._evaluate
+}
+
+
+def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTOL) -> AnalyticInverse:
+    """Build the closed-form inverse of a model, layer by layer.
+
+    Parameters
+    ----------
+    model : Sequential or Dense
+        Dense layers (Keras layout ``a = f(x @ W + b)``).
+    consistency_rtol : float, optional
+        Relative tolerance of a tall layer's consistency check.
+
+    Returns
+    -------
+    AnalyticInverse
+
+    Raises
+    ------
+    NotInvertibleError
+        ``.layer`` names the blocking layer and ``.reason`` is one of
+        ``"layer"`` (not a Dense layer), ``"activation"`` (not strictly
+        monotone: relu, gelu, ...), ``"shape"`` (a wide layer after the
+        first) or ``"rank"`` (a rank-deficient kernel).
+
+    Examples
+    --------
+    >>> import numpy as np, symrecon as sr
+    >>> m = sr.Sequential([sr.Dense(np.eye(2), activation="relu")])
+    >>> try:
+    ...     sr.analytic_inverse(m)
+    ... except sr.NotInvertibleError as e:
+    ...     print(e.reason)
+    activation
+    """
+    if isinstance(model, Dense):
+        model = Sequential([model])
+    if not isinstance(model, Sequential):
+        raise TypeError(f"model must be a symrecon Sequential or Dense; got {type(model).__name__}")
+    n = len(model.layers)
+    plans: list[LayerPlan] = []
+    null_basis = np.zeros((model.n_in, 0))
+    for index in range(n - 1, -1, -1):
+        layer = model.layers[index]
+        if not isinstance(layer, Dense):
+            raise _not_invertible(layer, index, "layer",
+                                  "is not a Dense layer; only chains of Dense layers have a closed form here")
+        act = layer.activation
+        if not act.is_invertible:
+            raise _not_invertible(layer, index, "activation",
+                                  f"uses the {act.name!r} activation, which has no inverse: {act.no_inverse_reason}")
+        kind, back, null = _SHAPE_RULES[_shape_kind(layer)](layer, index, n)
+        if null is not None:
+            null_basis = null
+        plans.append(LayerPlan(index=index, name=layer.name, activation=act, kind=kind, kernel=layer.kernel,
+                               bias=layer.bias, back=_frozen(back)))
+    plan = InversePlan(layers=tuple(plans[::-1]), consistency_rtol=float(consistency_rtol))
+    return AnalyticInverse(model, plan, null_basis)
