@@ -51,4 +51,4 @@ def get_solver(method: str, **options) -> AbstractSolver:
 
 
 # Each import registers its solvers.
-# from . import analytic  # noqa: E402,F401  (enabled by the symbolic work)
+from . import analytic  # noqa: E402,F401
