@@ -245,7 +245,11 @@ def fill_model(h5: SafeH5, model: Sequential) -> Sequential:
     The groups under ``layers/`` are matched to the model's Dense and
     recurrent layers by the layer name stored in the file when present, else
     by Keras's class-name counter (``dense``, ``dense_1``, ...); every shape
-    must equal the model's.  Other layers are kept as they are.
+    must equal the model's.  Other layers are kept as they are, and so are
+    Dense layers whose name matches a weight-less Keras layer (activation
+    layers folded into ``Dense(eye)``).  Dense layers made from
+    BatchNormalization or Normalization cannot be refilled (the file holds
+    statistics, not a kernel): load such models with their architecture file.
     """
     if not isinstance(model, Sequential):
         raise TypeError(f"architecture must be a symrecon Sequential or a path; got {type(model).__name__}")
@@ -259,13 +263,20 @@ def fill_model(h5: SafeH5, model: Sequential) -> Sequential:
         if base is None:
             new_layers.append(layer)
             continue
-        k = counters.get(base, 0)
-        counters[base] = k + 1
-        key = by_name.get(layer.name, base if k == 0 else f"{base}_{k}")
+        var_path = "vars" if isinstance(layer, Dense) else "cell/vars"
+        if layer.name in by_name:
+            key = by_name[layer.name]
+        else:
+            k = counters.get(base, 0)
+            counters[base] = k + 1
+            key = base if k == 0 else f"{base}_{k}"
         sub = layers.get(key) if layers is not None else None
         sub = sub if isinstance(sub, h5py.Group) else None
-        var_path = "vars" if isinstance(layer, Dense) else "cell/vars"
         arrays = _vars(h5, sub, var_path)
+        if not arrays and layer.name in by_name:
+            # A Dense(eye) made from a weight-less Keras layer (an Activation, a ReLU, ...): nothing to fill.
+            new_layers.append(layer)
+            continue
         current = ([layer.kernel, layer.bias] if isinstance(layer, Dense)
                    else [layer.kernel, layer.recurrent_kernel, layer.bias])
         if len(arrays) == len(current) - 1:
