@@ -58,11 +58,11 @@ def _describe(d: dict, path: str) -> str:
         bits.append(f"layer {name!r}")
     if cls:
         bits.append(f"class_name {cls!r}")
-    bits.append(f"at {path}")
+    bits.append(f"at {path or 'the top level'}")
     return " ".join(bits)
 
 
-def scan(obj: Any, where: str, path: str = "config") -> None:
+def scan(obj: Any, where: str, path: str = "") -> None:
     """Refuse anything in a configuration that could run code or mislead the loader.
 
     Walks every dict and list.  Raises :class:`ModelFormatError` naming
@@ -74,7 +74,7 @@ def scan(obj: Any, where: str, path: str = "config") -> None:
     >>> scan({"class_name": "Lambda", "config": {"name": "lam"}}, "m.keras")
     Traceback (most recent call last):
     ...
-    symrecon.errors.ModelFormatError: m.keras: refusing layer 'lam' class_name 'Lambda' at config: Lambda layers carry marshalled Python bytecode
+    symrecon.errors.ModelFormatError: m.keras: refusing layer 'lam' class_name 'Lambda' at the top level: Lambda layers carry marshalled Python bytecode
     """
     stack: list[tuple[Any, str]] = [(obj, path)]
     while stack:
@@ -85,7 +85,7 @@ def scan(obj: Any, where: str, path: str = "config") -> None:
         if not isinstance(item, dict):
             continue
         _scan_dict(item, where, p)
-        stack.extend((v, f"{p}.{k}") for k, v in item.items())
+        stack.extend((v, f"{p}.{k}" if p else str(k)) for k, v in item.items())
 
 
 def _refuse(where: str, what: str, why: str) -> ModelFormatError:

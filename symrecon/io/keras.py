@@ -149,8 +149,7 @@ def _load(path: PathLike, weights: PathLike | None, architecture: Any) -> Sequen
             if isinstance(architecture, Sequential):
                 return fill_model(h5, architecture)
         return load_keras(architecture, weights=path)
-    text = data.lstrip()[:1]
-    if text == b"{":
+    if data.lstrip()[:1] in (b"{", b"["):
         _no_architecture(architecture, where)
         config = parse_json(data, where)
         if weights is None:
