@@ -305,3 +305,75 @@ def test_keras2_weight_name_mismatch_is_refused(tmp_path, rng):
         g.attrs["weight_names"] = np.array([b"dense/bias:0", b"dense/kernel:0"])
     with pytest.raises(ModelFormatError, match=r"bad\.h5.*'dense/bias:0'.*'kernel'"):
         sr.load_keras(path)
+
+
+# ---------------------------------------------------------------------------
+# from_keras is duck-typed; symrecon never imports keras
+
+
+class _FakeLayer:
+    def __init__(self, name, weights=(), layers=None):
+        self.name = name
+        self._weights = [np.asarray(w, dtype=np.float32) for w in weights]
+        if layers is not None:
+            self.layers = layers
+
+    def get_weights(self):
+        return list(self._weights)
+
+
+class _FakeModel(_FakeLayer):
+    """Quacks like a keras.Model: to_json(), layers, get_weights()."""
+
+    def __init__(self, config_json, layers):
+        super().__init__("fake", layers=layers)
+        self._json = config_json
+
+    def to_json(self):
+        return self._json
+
+
+def test_from_keras_duck_typed_without_keras():
+    ref = np.load(DATA / "dense_chain.npz", allow_pickle=False)
+    with zipfile.ZipFile(DATA / "dense_chain.keras") as zf:
+        config_json = zf.read("config.json").decode()
+    layers = [_FakeLayer(n, [ref[f"w/{n}/{i}"] for i in range(2) if f"w/{n}/{i}" in ref])
+              for n in ("hidden", "dropout", "dense", "dense_1")]
+    model = sr.from_keras(_FakeModel(config_json, layers))
+    assert scaled_error(model(ref["x"].astype(np.float64)), ref["y"]) <= RTOL
+
+
+def test_from_keras_refuses_objects_that_are_not_models():
+    with pytest.raises(ModelFormatError, match="not a Keras model"):
+        sr.from_keras(object())
+
+
+def test_loading_never_imports_keras():
+    import subprocess
+    import sys
+
+    code = ("import sys, symrecon as sr; sr.load_keras(sys.argv[1]); sr.load_keras(sys.argv[2]); "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'torch')]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code, str(DATA / "nested.keras"), str(DATA / "rnn_lstm.h5")], check=True)
+
+
+def test_bfloat16_weights(tmp_path):
+    # Keras stores bfloat16 variables as raw 16-bit words tagged attrs["dtype"] = "bfloat16".
+    path = tmp_path / "bf16.weights.h5"
+    expected = {}
+    with h5py.File(DATA / "dense_chain.weights.h5", "r") as fin, h5py.File(path, "w") as fout:
+        def copy(name, obj):
+            if isinstance(obj, h5py.Group):
+                g = fout.require_group(name)
+                g.attrs.update(dict(obj.attrs))
+            else:
+                bits = (obj[()].astype(np.float32).view(np.uint32) >> 16).astype(np.uint16)
+                ds = fout.create_dataset(name, data=bits)
+                ds.attrs["dtype"] = "bfloat16"
+                expected[name] = (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+        fin.visititems(copy)
+    model = sr.load_keras(DATA / "dense_chain.keras", weights=path)
+    np.testing.assert_array_equal(model.layers[0].kernel, expected["layers/dense/vars/0"])
+    ref = np.load(DATA / "dense_chain.npz", allow_pickle=False)
+    assert scaled_error(model(ref["x"].astype(np.float64)), ref["y_alt"]) < 0.05  # bfloat16 has 8 bits

@@ -514,3 +514,9 @@ def test_functional_that_is_not_a_chain(tmp_path):
         f2["inbound_nodes"][0]["args"] = [[args[0], args[0]]]
     assert_refused(keras_with_config(tmp_path, edit, base="functional"), "not a single chain",
                    error=UnsupportedLayerError)
+
+
+def test_hard_link_cycle_is_refused(tmp_path):
+    def craft(f, work):
+        f["layers/dense/loop"] = f["layers/dense"]  # a group containing itself
+    assert_refused(keras_with_weights(tmp_path, craft), "nested deeper")
