@@ -52,3 +52,4 @@ def get_solver(method: str, **options) -> AbstractSolver:
 
 # Each import registers its solvers.
 from . import analytic  # noqa: E402,F401
+from . import newton  # noqa: E402,F401
