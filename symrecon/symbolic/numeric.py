@@ -406,6 +406,12 @@ def evaluate_numba(plan: InversePlan, y: NDArray[np.float64]) -> NDArray[np.floa
 # SymPy -> numbers (tests of agreement only)
 
 
+def _select(condlist, choicelist, default=np.nan):
+    arrays = np.broadcast_arrays(*condlist, *choicelist)
+    n = len(condlist)
+    return np.select([a.astype(bool) for a in arrays[:n]], arrays[n:], default=default)
+
+
 def lambdify_matrix(symbols: Sequence[sp.Symbol], expr: sp.Matrix,
                     modules: str = "numpy") -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
     """A vectorised function ``y (N, m) -> (N, k)`` from a ``k x 1`` (or ``1 x k``) SymPy matrix.
@@ -423,14 +429,18 @@ def lambdify_matrix(symbols: Sequence[sp.Symbol], expr: sp.Matrix,
         The generated source is kept by ``lambdify`` in the function's ``__doc__``.
     """
     entries = list(expr)
-    fn = sp.lambdify(list(symbols), entries, modules=modules, cse=True)
+    # Piecewise prints as select(conditions, values); a condition SymPy has
+    # decided (True) is a Python bool that numpy.select refuses: broadcast it.
+    namespace = [{"select": _select}, "numpy"] if modules == "numpy" else modules
+    fn = sp.lambdify(list(symbols), entries, modules=namespace, cse=True)
 
     def evaluate(y: NDArray[np.float64]) -> NDArray[np.float64]:
         y = np.asarray(y, dtype=np.float64)
         if modules == "mpmath":
             rows = [[float(v) for v in fn(*row)] for row in y]
             return np.array(rows, dtype=np.float64).reshape(y.shape[0], len(entries))
-        cols = fn(*(y[:, i] for i in range(y.shape[1])))
+        with np.errstate(all="ignore"):  # Piecewise evaluates every branch
+            cols = fn(*(y[:, i] for i in range(y.shape[1])))
         return np.column_stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (y.shape[0],)) for c in cols])
 
     evaluate.__doc__ = fn.__doc__
