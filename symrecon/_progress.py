@@ -13,7 +13,7 @@ Examples
 >>> def work(start, stop):
 ...     out[start:stop] = np.arange(start, stop)
 >>> run_chunked(10, work, progress=False, chunk=4)
->>> out[-1]
+>>> float(out[-1])
 9.0
 """
 

@@ -53,3 +53,6 @@ def get_solver(method: str, **options) -> AbstractSolver:
 # Each import registers its solvers.
 from . import analytic  # noqa: E402,F401
 from . import newton  # noqa: E402,F401
+from . import gd  # noqa: E402,F401
+from . import scipy_opt  # noqa: E402,F401
+from . import auto  # noqa: E402,F401

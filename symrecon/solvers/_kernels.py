@@ -234,27 +234,31 @@ def act_vec(z, a, d, n, code, param):
             a[j], d[j] = act_and_deriv(z[j], code, param)
 
 
+#: kernel code -> (registry name, name of the parameter or None)
+_BY_CODE = {
+    KernelCode.LINEAR: ("linear", None),
+    KernelCode.SIGMOID: ("sigmoid", None),
+    KernelCode.TANH: ("tanh", None),
+    KernelCode.RELU: ("relu", None),
+    KernelCode.LEAKY_RELU: ("leaky_relu", "negative_slope"),
+    KernelCode.ELU: ("elu", "alpha"),
+    KernelCode.SELU: ("selu", None),
+    KernelCode.SOFTPLUS: ("softplus", None),
+    KernelCode.SOFTSIGN: ("softsign", None),
+    KernelCode.EXPONENTIAL: ("exponential", None),
+    KernelCode.HARD_SIGMOID: ("hard_sigmoid", "slope"),
+    KernelCode.RELU6: ("relu6", None),
+    KernelCode.SILU: ("silu", None),
+    KernelCode.GELU: ("gelu", None),
+}
+
+
 def act_and_deriv_reference(z: NDArray[np.float64], code: int, param: float):
-    """NumPy twin of :func:`act_and_deriv`, built from the activation registry."""
+    """NumPy twin of :func:`act_and_deriv`: the registry's ``numpy`` and ``numpy_derivative``."""
     from .. import activations as acts
 
-    by_code = {
-        KernelCode.LINEAR: lambda: acts.linear(),
-        KernelCode.SIGMOID: lambda: acts.sigmoid(),
-        KernelCode.TANH: lambda: acts.tanh(),
-        KernelCode.RELU: lambda: acts.relu(),
-        KernelCode.LEAKY_RELU: lambda: acts.leaky_relu(param),
-        KernelCode.ELU: lambda: acts.elu(param),
-        KernelCode.SELU: lambda: acts.selu(),
-        KernelCode.SOFTPLUS: lambda: acts.softplus(),
-        KernelCode.SOFTSIGN: lambda: acts.softsign(),
-        KernelCode.EXPONENTIAL: lambda: acts.exponential(),
-        KernelCode.HARD_SIGMOID: lambda: acts.hard_sigmoid(param),
-        KernelCode.RELU6: lambda: acts.relu6(),
-        KernelCode.SILU: lambda: acts.silu(),
-        KernelCode.GELU: lambda: acts.gelu(),
-    }
-    act = by_code[code]()
+    name, pname = _BY_CODE[int(code)]
+    act = acts.get(name, **({pname: float(param)} if pname else {}))
     return act.numpy(z), act.numpy_derivative(z)
 
 

@@ -1,0 +1,132 @@
+"""``gd``: gradient descent on the input, numba-jitted — the write-up's method.
+
+The weights are frozen; the input is the only free variable.  Each iteration
+computes the cost ``||model(x) - y||^2`` and its gradient with respect to
+``x`` by backprop, and moves ``x`` against it.  ``optimizer="constant"`` is
+the write-up's loop exactly (``x -= lr * grad``); the default
+``"linesearch"`` (Barzilai–Borwein steps with Armijo backtracking) needs no
+learning rate and converges much faster; ``"momentum"`` and ``"adam"`` are
+the usual deep-learning choices.  For high accuracy prefer ``method="newton"``.
+
+Examples
+--------
+The write-up's run (W = 0.4, b = -25, y0 = 100, lr = 0.4, from x = 1, 200 iterations):
+
+>>> import symrecon as sr
+>>> m = sr.Sequential([sr.Dense([[0.4]], [-25.0])])
+>>> res = sr.reconstruct(m, [100.0], method="gd", x0=[1.0], learning_rate=0.4,
+...                      optimizer="constant", max_iter=200, tol=1e-12)
+>>> round(float(res.x[0]), 6), res.n_iter, res.history.shape
+(312.5, 200, (201, 1))
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .._progress import run_chunked
+from ..result import Reconstruction
+from . import register
+from ._base import AbstractSolver, Problem
+from ._common import bound_arrays, iteration_limit, start_points
+from ._kernels import pack
+
+__all__ = ["GradientDescent"]
+
+#: default learning rate per optimizer (for "linesearch": the first trial step)
+DEFAULT_LEARNING_RATE = {"constant": 0.01, "momentum": 0.01, "adam": 0.01, "linesearch": 1.0}
+#: targets per kernel call (the progress bar advances per chunk)
+CHUNK = 4096
+
+
+def _check(name: str, value, ok: bool, expected: str) -> None:
+    if not ok:
+        raise TypeError(f"The {name!r} option of method 'gd' must be {expected}. Got {value!r} instead.")
+
+
+@register
+@dataclass(frozen=True)
+class GradientDescent(AbstractSolver):
+    """Gradient descent on the input (numba, batched).
+
+    Parameters
+    ----------
+    optimizer : {"linesearch", "constant", "momentum", "adam"}, default "linesearch"
+        Update rule (see :mod:`symrecon.solvers._gd_kernels`).
+    learning_rate : float, optional
+        Step size; default per optimizer (:data:`DEFAULT_LEARNING_RATE`).
+    beta1 : float, default 0.9
+        Momentum coefficient (``momentum``) or Adam's first-moment decay.
+    beta2 : float, default 0.999
+        Adam's second-moment decay.
+    eps : float, default 1e-8
+        Adam's denominator guard.
+
+    Notes
+    -----
+    ``res.stats`` holds ``optimizer`` and ``learning_rate``.
+    """
+
+    name: ClassVar[str] = "gd"
+    supports_bounds: ClassVar[bool] = True
+    default_max_iter: ClassVar[int] = 20000
+
+    optimizer: str = "linesearch"
+    learning_rate: float | None = None
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+
+    def __post_init__(self):
+        from ._gd_kernels import OPTIMIZERS
+
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"The 'optimizer' option of method 'gd' must be one of {sorted(OPTIMIZERS)}. "
+                             f"Got {self.optimizer!r} instead.")
+        lr = self.learning_rate
+        _check("learning_rate", lr, lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool)
+                                                   and math.isfinite(lr) and lr > 0), "a finite positive number")
+        for name in ("beta1", "beta2"):
+            val = getattr(self, name)
+            _check(name, val, isinstance(val, (int, float)) and 0.0 <= val < 1.0, "a number in [0, 1)")
+        _check("eps", self.eps, isinstance(self.eps, (int, float)) and self.eps > 0, "a positive number")
+
+    @property
+    def effective_learning_rate(self) -> float:
+        return float(DEFAULT_LEARNING_RATE[self.optimizer] if self.learning_rate is None else self.learning_rate)
+
+    def solve(self, problem: Problem) -> Reconstruction:
+        from ._gd_kernels import OPTIMIZERS, gd_batch
+
+        t0 = time.perf_counter()
+        model = problem.model
+        pm = pack(model)
+        n, n0 = problem.n_targets, model.n_in
+        max_iter = iteration_limit(problem, self.default_max_iter)
+        lower, upper, has_bounds = bound_arrays(problem)
+        x0 = start_points(problem)
+        ys = np.ascontiguousarray(problem.y)
+        lr = self.effective_learning_rate
+        opt = OPTIMIZERS[self.optimizer]
+        xs = np.empty((n, n0))
+        status = np.zeros(n, dtype=np.int8)
+        iters = np.zeros(n, dtype=np.int64)
+        hist = np.zeros((max_iter + 1, n0) if problem.single else (0, n0))
+
+        def work(start: int, stop: int) -> None:
+            sl = slice(start, stop)
+            gd_batch(*pm.args, x0[sl], ys[sl], lower, upper, has_bounds, problem.tol, max_iter, opt, lr,
+                     float(self.beta1), float(self.beta2), float(self.eps), xs[sl], status[sl], iters[sl], hist)
+
+        run_chunked(n, work, progress=problem.progress, chunk=CHUNK, desc="gd")
+        history = hist[: int(iters[0]) + 1].copy() if problem.single else None
+        return Reconstruction.build(
+            model, xs, problem.y, tol=problem.tol, status=status, method=self.name, n_iter=iters,
+            elapsed=time.perf_counter() - t0, single=problem.single, history=history,
+            stats={"optimizer": self.optimizer, "learning_rate": lr, "max_iter": max_iter},
+        )

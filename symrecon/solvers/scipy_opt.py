@@ -1,0 +1,212 @@
+"""``scipy`` and ``lbfgs``: per-target adapters around :mod:`scipy.optimize`.
+
+* ``scipy``: :func:`scipy.optimize.least_squares` on ``model(x) - y`` with the
+  analytic Jacobian (forward mode, NumPy); ``"lm"`` (MINPACK) when there are no
+  bounds and the network is not wide, ``"trf"`` otherwise.
+* ``lbfgs``: :func:`scipy.optimize.minimize` with ``L-BFGS-B`` on
+  ``||model(x) - y||^2`` and its backprop gradient.
+
+Both loop over targets in Python: robust fallbacks, not batch engines (use
+``newton`` for large batches).  Success is judged by the re-checked residual,
+never by scipy's own ``success`` flag.
+
+Examples
+--------
+>>> import symrecon as sr
+>>> m = sr.Sequential([sr.Dense([[0.4]], [-25.0])])
+>>> res = sr.reconstruct(m, [100.0], method="scipy")
+>>> round(float(res.x[0]), 9), res.success
+(312.5, True)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .._progress import run_chunked
+from ..result import Reconstruction, Status
+from . import register
+from ._base import AbstractSolver, Problem
+from ._common import iteration_limit, start_points
+
+__all__ = ["ScipyLeastSquares", "ScipyLBFGS", "residual_and_jacobian", "cost_and_gradient"]
+
+_EPS = float(np.finfo(np.float64).eps)
+#: targets per progress-bar step
+CHUNK = 256
+#: least_squares methods and whether they accept bounds
+_LSQ_METHODS = {"lm": False, "trf": True, "dogbox": True}
+
+
+def residual_and_jacobian(model, x: NDArray[np.float64], y: NDArray[np.float64]):
+    """``r = model(x) - y`` (n_out,) and ``J = dr/dx`` (n_out, n_in) for one input, by forward mode."""
+    a = x
+    tangent = np.eye(x.shape[0])
+    for layer in model.layers:
+        z = a @ layer.kernel + layer.bias
+        act = layer.activation
+        a = act.numpy(z)
+        tangent = act.numpy_derivative(z)[:, None] * (layer.kernel.T @ tangent)
+    return a - y, tangent
+
+
+def cost_and_gradient(model, x: NDArray[np.float64], y: NDArray[np.float64]):
+    """``||model(x) - y||^2`` and its gradient ``2 J^T r`` for one input, by backprop."""
+    a = x
+    saved = []
+    for layer in model.layers:
+        z = a @ layer.kernel + layer.bias
+        a = layer.activation.numpy(z)
+        saved.append((layer.kernel, layer.activation.numpy_derivative(z)))
+    r = a - y
+    delta = 2.0 * r
+    for kernel, d in reversed(saved):
+        delta = kernel @ (delta * d)
+    return float(r @ r), delta
+
+
+def _verdict(residual: float, tol: float, exhausted: bool) -> Status:
+    if not np.isfinite(residual):
+        return Status.DIVERGED
+    if residual <= tol:
+        return Status.CONVERGED
+    # scipy stopped on its own tolerances at a non-zero residual: a local minimum
+    return Status.MAX_ITER if exhausted else Status.STALLED
+
+
+def _run_per_target(solver, problem: Problem, one) -> Reconstruction:
+    t0 = time.perf_counter()
+    n, n0 = problem.n_targets, problem.model.n_in
+    x0 = start_points(problem)
+    xs = np.empty((n, n0))
+    codes = np.zeros(n, dtype=np.int8)
+    iters = np.zeros(n, dtype=np.int64)
+    nfev = np.zeros(n, dtype=np.int64)
+
+    def work(start: int, stop: int) -> None:
+        for t in range(start, stop):
+            x, n_it, n_f, exhausted = one(x0[t], problem.y[t])
+            xs[t] = x
+            r = np.max(np.abs(problem.model.forward(x) - problem.y[t])) if np.all(np.isfinite(x)) else np.inf
+            codes[t] = _verdict(float(r), problem.tol, exhausted).code
+            iters[t], nfev[t] = n_it, n_f
+
+    run_chunked(n, work, progress=problem.progress, chunk=CHUNK, desc=solver.name)
+    return Reconstruction.build(
+        problem.model, xs, problem.y, tol=problem.tol, status=codes, method=solver.name, n_iter=iters,
+        elapsed=time.perf_counter() - t0, single=problem.single,
+        stats={"nfev": int(nfev.sum()) if not problem.single else int(nfev[0])},
+    )
+
+
+@register
+@dataclass(frozen=True)
+class ScipyLeastSquares(AbstractSolver):
+    """:func:`scipy.optimize.least_squares` per target, analytic Jacobian.
+
+    Parameters
+    ----------
+    lsq_method : {"lm", "trf", "dogbox"} or None, default None
+        None: ``"lm"`` without bounds when ``n_out >= n_in`` (MINPACK needs
+        at least as many residuals as unknowns), ``"trf"`` otherwise.
+
+    Notes
+    -----
+    ``max_iter`` is passed as ``max_nfev``; ``n_iter`` reports scipy's ``nfev``.
+    """
+
+    name: ClassVar[str] = "scipy"
+    supports_bounds: ClassVar[bool] = True
+    default_max_iter: ClassVar[int] = 1000
+
+    lsq_method: str | None = None
+
+    def __post_init__(self):
+        if self.lsq_method is not None and self.lsq_method not in _LSQ_METHODS:
+            raise ValueError(f"The 'lsq_method' option of method 'scipy' must be one of {sorted(_LSQ_METHODS)} "
+                             f"or None. Got {self.lsq_method!r} instead.")
+
+    def _method(self, problem: Problem) -> str:
+        if self.lsq_method is not None:
+            if problem.has_bounds and not _LSQ_METHODS[self.lsq_method]:
+                from ..errors import CapabilityError
+
+                raise CapabilityError(f"lsq_method {self.lsq_method!r} does not support bounds; use 'trf' or 'dogbox'")
+            if self.lsq_method == "lm" and problem.model.n_out < problem.model.n_in:
+                from ..errors import CapabilityError
+
+                raise CapabilityError("lsq_method 'lm' needs n_out >= n_in (a wide network has fewer residuals "
+                                      "than unknowns); use 'trf'")
+            return self.lsq_method
+        if not problem.has_bounds and problem.model.n_out >= problem.model.n_in:
+            return "lm"
+        return "trf"
+
+    def solve(self, problem: Problem) -> Reconstruction:
+        from scipy.optimize import least_squares
+
+        model = problem.model
+        method = self._method(problem)
+        max_nfev = iteration_limit(problem, self.default_max_iter)
+        bounds = (problem.lower, problem.upper) if problem.has_bounds else (-np.inf, np.inf)
+
+        def one(x0, y):
+            def fun(x):
+                return residual_and_jacobian(model, x, y)[0]
+
+            def jac(x):
+                return residual_and_jacobian(model, x, y)[1]
+
+            sol = least_squares(fun, x0, jac=jac, method=method, bounds=bounds, xtol=_EPS, ftol=_EPS, gtol=_EPS,
+                                max_nfev=max_nfev)
+            return sol.x, sol.nfev, sol.nfev, sol.status == 0
+
+        return _run_per_target(self, problem, one)
+
+
+@register
+@dataclass(frozen=True)
+class ScipyLBFGS(AbstractSolver):
+    """:func:`scipy.optimize.minimize` (``L-BFGS-B``) per target on ``||model(x) - y||^2``.
+
+    Parameters
+    ----------
+    memory : int, default 10
+        Number of correction pairs (L-BFGS-B's ``maxcor``).
+    """
+
+    name: ClassVar[str] = "lbfgs"
+    supports_bounds: ClassVar[bool] = True
+    default_max_iter: ClassVar[int] = 2000
+
+    memory: int = 10
+
+    def __post_init__(self):
+        if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
+            raise TypeError(f"The 'memory' option of method 'lbfgs' must be a positive int. Got {self.memory!r} instead.")
+
+    def solve(self, problem: Problem) -> Reconstruction:
+        from scipy.optimize import minimize
+
+        model = problem.model
+        max_iter = iteration_limit(problem, self.default_max_iter)
+        bounds = list(zip(problem.lower, problem.upper)) if problem.has_bounds else None
+        # stop on the residual, not on L-BFGS-B's relative tolerances: the cost is
+        # sum r^2, so max|r| <= tol is guaranteed once the cost is below tol^2
+        target_cost = problem.tol ** 2
+
+        def one(x0, y):
+            def fun(x):
+                return cost_and_gradient(model, x, y)
+
+            sol = minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                           options={"maxiter": max_iter, "maxcor": self.memory, "ftol": target_cost * 1e-3,
+                                    "gtol": 1e-300})
+            return sol.x, sol.nit, sol.nfev, sol.nit >= max_iter
+
+        return _run_per_target(self, problem, one)
