@@ -136,6 +136,37 @@ def is_hdf5(data: bytes) -> bool:
 # HDF5
 
 
+_GCOL = b"GCOL\x01\x00\x00\x00"
+
+
+def check_global_heaps(data: bytes, where: str) -> None:
+    """Refuse global heap collections whose object list would never end.
+
+    Variable-length strings (Keras's JSON attributes) live in HDF5 "global
+    heap collections".  libhdf5 walks a collection's objects by their declared
+    sizes; an object header with index 0 and size 0 (e.g. zeroed by damage)
+    makes that walk stand still and the library loops forever.  This walks
+    every collection the same way first (layout from the HDF5 file format
+    specification, 8-byte lengths as h5py writes) and refuses one that does
+    not advance or overruns its end.
+    """
+    start = data.find(_GCOL)
+    while start != -1:
+        size = int.from_bytes(data[start + 8:start + 16], "little")
+        end = start + size
+        if size >= 4096 and end <= len(data):
+            p = start + 16
+            while p + 16 <= end:
+                idx = int.from_bytes(data[p:p + 2], "little")
+                obj_size = int.from_bytes(data[p + 8:p + 16], "little")
+                need = 16 + ((obj_size + 7) & ~7) if idx > 0 else obj_size
+                if need == 0 or p + need > end:
+                    raise ModelFormatError(f"{where}: damaged HDF5 global heap at byte {start} (object at byte "
+                                           f"{p} has size {obj_size})")
+                p += need
+        start = data.find(_GCOL, start + 1)
+
+
 class SafeH5:
     """An HDF5 file opened from bytes, checked once, then read through here.
 
@@ -153,6 +184,7 @@ class SafeH5:
 
     def __init__(self, data: bytes, where: str):
         self.where = where
+        check_global_heaps(data, where)
         try:
             self.file = h5py.File(io.BytesIO(data), "r")
         except Exception as exc:  # h5py raises OSError, ValueError, KeyError... on damaged files

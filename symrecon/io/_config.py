@@ -107,7 +107,10 @@ def _scan_dict(d: dict, where: str, p: str) -> None:
         if not isinstance(module, str) or not (module == "keras" or module.startswith("keras.")):
             raise _refuse(where, _describe(d, p) + f" (module {module!r})",
                           "only classes from Keras's own modules (keras.*) are allowed")
-    if "registered_name" in d and d["registered_name"] not in KERAS_REGISTERED_NAMES:
+    registered = d.get("registered_name")
+    # Keras's own unexported classes (e.g. raw ops in keras.src.ops) register under their class name.
+    own = registered == cls and isinstance(module, str) and module.startswith("keras.")
+    if "registered_name" in d and registered not in KERAS_REGISTERED_NAMES and not own:
         raise _refuse(where, _describe(d, p) + f" (registered_name {d['registered_name']!r})",
                       "custom registered classes are code outside Keras")
     if isinstance(cls, str) and cls.endswith("DTypePolicy") and cls not in FLOAT_POLICIES:
