@@ -7,7 +7,12 @@ from numpy.typing import NDArray
 
 from ._base import Problem
 
-__all__ = ["start_points", "bound_arrays", "iteration_limit"]
+__all__ = ["start_points", "bound_arrays", "iteration_limit", "targets"]
+
+
+def targets(problem: Problem) -> NDArray[np.float64]:
+    """A writable, contiguous copy of the targets (one numba specialisation for all callers)."""
+    return np.array(problem.y, dtype=np.float64, order="C")
 
 
 def start_points(problem: Problem) -> NDArray[np.float64]:
@@ -31,7 +36,8 @@ def bound_arrays(problem: Problem) -> tuple[NDArray[np.float64], NDArray[np.floa
     n_in = problem.model.n_in
     if not problem.has_bounds:
         return np.full(n_in, -np.inf), np.full(n_in, np.inf), False
-    return np.ascontiguousarray(problem.lower), np.ascontiguousarray(problem.upper), True
+    # writable copies: numba compiles a separate specialisation for read-only arrays
+    return np.array(problem.lower, dtype=np.float64), np.array(problem.upper, dtype=np.float64), True
 
 
 def iteration_limit(problem: Problem, default: int) -> int:

@@ -149,8 +149,10 @@ def act_and_deriv(z, code, param):
 
     The branch order follows ``KernelCode``; derivatives at kinks match the
     NumPy forms in :mod:`symrecon.activations` (e.g. ReLU'(0) = 0,
-    leaky ReLU'(0) = 1).
+    leaky ReLU'(0) = 1).  NaN propagates (the solvers detect divergence by it).
     """
+    if z != z:
+        return z, z
     if code == 0:  # LINEAR
         return z, 1.0
     if code == 1:  # SIGMOID
@@ -227,8 +229,9 @@ def act_vec(z, a, d, n, code, param):
     elif code == 3:  # RELU
         for j in range(n):
             zj = z[j]
-            a[j] = zj if zj > 0.0 else 0.0
-            d[j] = 1.0 if zj > 0.0 else 0.0
+            # written so that NaN propagates: not (NaN <= 0) is true
+            a[j] = 0.0 if zj <= 0.0 else zj
+            d[j] = 0.0 if zj <= 0.0 else (1.0 if zj > 0.0 else zj)
     else:
         for j in range(n):
             a[j], d[j] = act_and_deriv(z[j], code, param)

@@ -33,7 +33,7 @@ from .._progress import run_chunked
 from ..result import Reconstruction
 from . import register
 from ._base import AbstractSolver, Problem
-from ._common import bound_arrays, iteration_limit, start_points
+from ._common import bound_arrays, iteration_limit, start_points, targets
 from ._kernels import pack
 
 __all__ = ["GradientDescent"]
@@ -110,7 +110,7 @@ class GradientDescent(AbstractSolver):
         max_iter = iteration_limit(problem, self.default_max_iter)
         lower, upper, has_bounds = bound_arrays(problem)
         x0 = start_points(problem)
-        ys = np.ascontiguousarray(problem.y)
+        ys = targets(problem)
         lr = self.effective_learning_rate
         opt = OPTIMIZERS[self.optimizer]
         xs = np.empty((n, n0))

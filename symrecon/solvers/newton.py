@@ -37,7 +37,7 @@ from .._progress import run_chunked
 from ..result import Reconstruction
 from . import register
 from ._base import AbstractSolver, Problem
-from ._common import bound_arrays, iteration_limit, start_points
+from ._common import bound_arrays, iteration_limit, start_points, targets
 from ._kernels import pack
 
 __all__ = ["GaussNewton"]
@@ -106,7 +106,7 @@ class GaussNewton(AbstractSolver):
         max_iter = iteration_limit(problem, self.default_max_iter)
         lower, upper, has_bounds = bound_arrays(problem)
         x0 = start_points(problem)
-        ys = np.ascontiguousarray(problem.y)
+        ys = targets(problem)
         tol = TOL_MARGIN * problem.tol
         winv = layer_inverses(model) if (self.structured and not has_bounds) else None
 
