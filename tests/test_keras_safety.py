@@ -520,3 +520,44 @@ def test_hard_link_cycle_is_refused(tmp_path):
     def craft(f, work):
         f["layers/dense/loop"] = f["layers/dense"]  # a group containing itself
     assert_refused(keras_with_weights(tmp_path, craft), "nested deeper")
+
+
+# ---------------------------------------------------------------------------
+# libhdf5 itself crashing or hanging on damaged files (found by fuzzing the fixtures)
+
+
+def _patched(tmp_path: Path, patches: list[tuple[int, bytes]], name: str) -> Path:
+    data = bytearray((DATA / "functional.h5").read_bytes())
+    for offset, new in patches:
+        data[offset:offset + len(new)] = new
+    path = tmp_path / name
+    path.write_bytes(bytes(data))
+    return path
+
+
+#: One byte in the superblock region that makes libhdf5 1.14 segfault in visititems/attribute reads.
+SEGFAULT = [(1009, b"\x39")]
+#: A zeroed object header in the global heap holding model_config: libhdf5 loops forever reading it.
+ENDLESS_HEAP = [(8680, b"\x00"), (8688, bytes(17)), (8712, b"\x00"), (8720, b"\x00"), (8728, bytes(19)),
+                (8760, bytes(2))]
+
+
+def test_libhdf5_crash_is_contained(tmp_path):
+    path = _patched(tmp_path, SEGFAULT, "crash.h5")
+    # If the crash were not isolated in a child process, this test run itself would die here.
+    message = assert_refused(path)
+    assert "HDF5" in message
+
+
+def test_endless_global_heap_is_refused_up_front(tmp_path):
+    assert_refused(_patched(tmp_path, ENDLESS_HEAP, "endless.h5"), "global heap")
+
+
+def test_hanging_parser_is_killed(tmp_path, monkeypatch):
+    from symrecon.io import _archive
+
+    if not _archive._CAN_FORK:
+        pytest.skip("parsing is only isolated where os.fork exists")
+    monkeypatch.setattr(_archive, "check_global_heaps", lambda data, where: None)  # let libhdf5 hang
+    monkeypatch.setattr(_archive, "PARSE_TIMEOUT", 2.0)
+    assert_refused(_patched(tmp_path, ENDLESS_HEAP, "endless.h5"), "did not finish")

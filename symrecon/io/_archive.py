@@ -2,17 +2,24 @@
 
 Everything is read into memory and parsed from there: nothing is extracted to
 disk and no HDF5 file is opened by name, so links inside a file can never
-reach the file system.  Every failure of zipfile, h5py or json is turned into
+reach the file system.  HDF5 is parsed by libhdf5 in a forked child process
+and copied into plain objects (:class:`SafeH5`), so a crash or hang of the C
+library on a damaged file cannot take the caller down.  Every failure of zipfile, h5py or json is turned into
 a :class:`~symrecon.errors.ModelFormatError` naming the file and the part.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import io
 import json
 import os
+import select
+import signal
+import sys
+import time
 import zipfile
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import h5py
 import numpy as np
@@ -167,12 +174,62 @@ def check_global_heaps(data: bytes, where: str) -> None:
         start = data.find(_GCOL, start + 1)
 
 
-class SafeH5:
-    """An HDF5 file opened from bytes, checked once, then read through here.
+class H5Group:
+    """A read-only snapshot of an HDF5 group: ``name``, ``attrs`` and children."""
 
-    Construction walks every object: soft and external links, external and
-    virtual datasets, non-numeric datasets and shape bombs are refused before
-    any value is read.
+    def __init__(self, name: str, attrs: dict[str, Any], children: dict[str, "H5Group | H5Dataset"]):
+        self.name = name
+        self.attrs = attrs
+        self._children = children
+
+    def keys(self) -> list[str]:
+        return list(self._children)
+
+    def __len__(self) -> int:
+        return len(self._children)
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key) is not None
+
+    def get(self, path: str) -> "H5Group | H5Dataset | None":
+        """The object at a relative path ``a/b/c`` (None if absent)."""
+        node: H5Group | H5Dataset | None = self
+        for part in (p for p in path.split("/") if p):
+            if not isinstance(node, H5Group):
+                return None
+            node = node._children.get(part)
+        return node
+
+    def visititems(self, fn: Callable[[str, "H5Group | H5Dataset"], None], prefix: str = "") -> None:
+        """Call ``fn(relative_name, obj)`` on every descendant (parents first)."""
+        for key, child in self._children.items():
+            rel = f"{prefix}{key}"
+            fn(rel, child)
+            if isinstance(child, H5Group):
+                child.visititems(fn, rel + "/")
+
+
+class H5Dataset:
+    """A read-only snapshot of an HDF5 dataset: ``name``, ``attrs`` and the raw array."""
+
+    def __init__(self, name: str, attrs: dict[str, Any], data: np.ndarray):
+        self.name = name
+        self.attrs = attrs
+        self.data = data
+
+
+class SafeH5:
+    """An HDF5 file checked and copied into plain Python objects, then read through here.
+
+    The file is parsed by libhdf5 **in a forked child process** (where
+    ``os.fork`` exists): libhdf5 can crash or loop forever on damaged or
+    hostile files, and in the child that becomes a
+    :class:`~symrecon.errors.ModelFormatError` instead of a dead or hung
+    interpreter.  The child walks every object: soft and external links,
+    external and virtual datasets, non-numeric datasets and shape bombs are
+    refused before any value is read; then all attributes and datasets are
+    copied into an :class:`H5Group` tree sent back through a pipe (JSON + an
+    ``.npz`` loaded with ``allow_pickle=False``).
 
     Parameters
     ----------
@@ -180,26 +237,20 @@ class SafeH5:
         The file content.
     where : str
         How to name the file in messages (path, or ``archive.keras:model.weights.h5``).
+
+    Attributes
+    ----------
+    file : H5Group
+        The root group.
     """
 
     def __init__(self, data: bytes, where: str):
         self.where = where
         check_global_heaps(data, where)
-        try:
-            self.file = h5py.File(io.BytesIO(data), "r")
-        except Exception as exc:  # h5py raises OSError, ValueError, KeyError... on damaged files
-            raise ModelFormatError(f"{where}: not a readable HDF5 file: {exc}") from None
-        try:
-            self._check(self.file, "/", 0, [0])
-        except ModelFormatError:
-            self.file.close()
-            raise
-        except Exception as exc:
-            self.file.close()
-            raise ModelFormatError(f"{where}: damaged HDF5 structure: {exc}") from None
+        self.file = _snapshot_isolated(data, where) if _CAN_FORK else _snapshot(data, where)
 
     def close(self) -> None:
-        self.file.close()
+        pass
 
     def __enter__(self) -> "SafeH5":
         return self
@@ -207,13 +258,41 @@ class SafeH5:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # -- validation ----------------------------------------------------------
-    def _check(self, group: h5py.Group, path: str, depth: int, count: list[int]) -> None:
+    def group(self, path: str) -> H5Group | None:
+        """The group at ``path`` or None."""
+        obj = self.file.get(path)
+        return obj if isinstance(obj, H5Group) else None
+
+    def read(self, ds: H5Dataset, path: str) -> np.ndarray:
+        """A dataset as a float64 array (bfloat16 raw storage converted)."""
+        arr = ds.data
+        if attr_str(ds.attrs.get("dtype")) == "bfloat16":
+            # bfloat16 is the upper half of a float32: widen the raw bits.
+            arr = (arr.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return np.array(arr, dtype=np.float64)
+
+
+# -- parsing (runs in the child) ---------------------------------------------
+
+#: Seconds the child may take before it is killed (a legitimate file takes well under one).
+PARSE_TIMEOUT = 60.0
+_CAN_FORK = hasattr(os, "fork") and sys.platform.startswith("linux")
+
+
+class _Walker:
+    """Validate every object of an open h5py file and copy it into plain objects."""
+
+    def __init__(self, where: str):
+        self.where = where
+        self.count = 0
+
+    def group(self, group: h5py.Group, path: str, depth: int) -> H5Group:
         if depth > MAX_H5_DEPTH:
             raise ModelFormatError(f"{self.where}: HDF5 groups nested deeper than {MAX_H5_DEPTH} at {path!r}")
+        children: dict[str, H5Group | H5Dataset] = {}
         for key in group.keys():
-            count[0] += 1
-            if count[0] > MAX_H5_OBJECTS:
+            self.count += 1
+            if self.count > MAX_H5_OBJECTS:
                 raise ModelFormatError(f"{self.where}: HDF5 file has more than {MAX_H5_OBJECTS} objects")
             sub = path.rstrip("/") + "/" + key
             link = group.get(key, getlink=True)
@@ -224,13 +303,14 @@ class SafeH5:
                                        f"{link.path!r}); refusing links to other files")
             obj = group.get(key)
             if isinstance(obj, h5py.Group):
-                self._check(obj, sub, depth + 1, count)
+                children[key] = self.group(obj, sub, depth + 1)
             elif isinstance(obj, h5py.Dataset):
-                self._check_dataset(obj, sub)
+                children[key] = self.dataset(obj, sub)
             else:
                 raise ModelFormatError(f"{self.where}: unexpected HDF5 object at {sub!r} ({type(obj).__name__})")
+        return H5Group(path, self.attrs(group, path), children)
 
-    def _check_dataset(self, ds: h5py.Dataset, path: str) -> None:
+    def dataset(self, ds: h5py.Dataset, path: str) -> H5Dataset:
         if ds.external:
             raise ModelFormatError(f"{self.where}: HDF5 dataset {path!r} stores its data in external files; refused")
         if ds.is_virtual:
@@ -245,26 +325,123 @@ class SafeH5:
         if declared > 65536 and declared > MAX_EXPANSION * max(stored, 1):
             raise ModelFormatError(f"{self.where}: HDF5 dataset {path!r} declares shape {ds.shape} ({declared} "
                                    f"bytes) but stores only {stored} bytes; refusing a shape bomb")
+        data = np.asarray(ds[()]) if ds.shape is not None else np.zeros(0)
+        return H5Dataset(path, self.attrs(ds, path), data)
 
-    # -- reading -------------------------------------------------------------
-    def group(self, path: str) -> h5py.Group | None:
-        """The group at ``path`` or None (hard links only: checked at open)."""
-        obj = self.file.get(path)
-        return obj if isinstance(obj, h5py.Group) else None
+    def attrs(self, obj: h5py.HLObject, path: str) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key in obj.attrs.keys():
+            value = obj.attrs[key]
+            if isinstance(value, np.ndarray):
+                if value.nbytes > MAX_JSON_BYTES:
+                    raise ModelFormatError(f"{self.where}: HDF5 attribute {key!r} of {path!r} is too large")
+                items = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value.tolist()] \
+                    if value.ndim else value.tolist()
+                out[key] = items.decode("utf-8", "replace") if isinstance(items, bytes) else items
+            elif isinstance(value, (bytes, np.bytes_)):
+                out[key] = bytes(value).decode("utf-8", "replace")
+            elif isinstance(value, np.generic):
+                out[key] = value.item()
+            else:
+                out[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
+        return out
 
-    def read(self, ds: h5py.Dataset, path: str) -> np.ndarray:
-        """A dataset as a float64 array (bfloat16 raw storage converted)."""
+
+def _snapshot(data: bytes, where: str) -> H5Group:
+    """Parse in this process (used where fork is unavailable, and inside the child)."""
+    try:
+        with h5py.File(io.BytesIO(data), "r") as f:
+            return _Walker(where).group(f, "/", 0)
+    except ModelFormatError:
+        raise
+    except Exception as exc:  # h5py raises OSError, ValueError, KeyError, RuntimeError... on damaged files
+        raise ModelFormatError(f"{where}: not a readable HDF5 file: {exc}") from None
+
+
+def _encode(tree: H5Group) -> bytes:
+    arrays: dict[str, np.ndarray] = {}
+
+    def node(obj: H5Group | H5Dataset) -> dict:
+        if isinstance(obj, H5Dataset):
+            key = f"a{len(arrays)}"
+            arrays[key] = obj.data
+            return {"t": "d", "name": obj.name, "attrs": obj.attrs, "i": key}
+        return {"t": "g", "name": obj.name, "attrs": obj.attrs,
+                "children": {k: node(v) for k, v in obj._children.items()}}
+
+    header = json.dumps({"tree": node(tree)}).encode()
+    buf = io.BytesIO()
+    np.savez(buf, allow_pickle=False, **arrays)
+    return len(header).to_bytes(8, "little") + header + buf.getvalue()
+
+
+def _decode(payload: bytes, where: str) -> H5Group:
+    n = int.from_bytes(payload[:8], "little")
+    header = json.loads(payload[8:8 + n])
+    if "error" in header:
+        raise ModelFormatError(header["error"])
+    arrays = np.load(io.BytesIO(payload[8 + n:]), allow_pickle=False)
+
+    def node(d: dict) -> H5Group | H5Dataset:
+        if d["t"] == "d":
+            return H5Dataset(d["name"], d["attrs"], arrays[d["i"]])
+        return H5Group(d["name"], d["attrs"], {k: node(v) for k, v in d["children"].items()})
+
+    return node(header["tree"])  # type: ignore[return-value]
+
+
+def _snapshot_isolated(data: bytes, where: str) -> H5Group:
+    """Run :func:`_snapshot` in a forked child; a crash or hang there is a ModelFormatError."""
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: parse, send, and leave without running any parent clean-up
+        code = 0
         try:
-            arr = ds[()]
-            tag = attr_str(ds.attrs.get("dtype")) if "dtype" in ds.attrs else None
-        except Exception as exc:
-            raise ModelFormatError(f"{self.where}: cannot read HDF5 dataset {path!r}: {exc}") from None
-        arr = np.asarray(arr)
-        if tag == "bfloat16":
-            # bfloat16 is the upper half of a float32: widen the raw bits.
-            bits = arr.astype(np.uint16).astype(np.uint32) << 16
-            arr = bits.view(np.float32)
-        return np.array(arr, dtype=np.float64)
+            os.close(read_fd)
+            # A crash here is expected and reported by the parent: keep the child quiet.
+            faulthandler.disable()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            try:
+                payload = _encode(_snapshot(data, where))
+            except ModelFormatError as exc:
+                payload = _error_payload(str(exc))
+            except BaseException as exc:  # noqa: BLE001 - anything at all becomes a message
+                payload = _error_payload(f"{where}: damaged HDF5 file ({type(exc).__name__}: {exc})")
+            with os.fdopen(write_fd, "wb") as fh:
+                fh.write(payload)
+        except BaseException:  # noqa: BLE001
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + PARSE_TIMEOUT
+    with os.fdopen(read_fd, "rb", buffering=0) as fh:
+        while True:
+            remaining = deadline - time.monotonic()
+            ready, _, _ = select.select([fh], [], [], max(remaining, 0.0))
+            if not ready:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                raise ModelFormatError(f"{where}: the HDF5 library did not finish reading this file within "
+                                       f"{PARSE_TIMEOUT:g} s; the file is damaged or hostile")
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    payload = b"".join(chunks)
+    if os.WIFSIGNALED(status) or len(payload) < 8:
+        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
+        raise ModelFormatError(f"{where}: the HDF5 library crashed reading this file ({how}); the file is damaged "
+                               "or hostile")
+    return _decode(payload, where)
+
+
+def _error_payload(message: str) -> bytes:
+    header = json.dumps({"error": message}).encode()
+    return len(header).to_bytes(8, "little") + header
 
 
 def attr_str(value: Any) -> str | None:

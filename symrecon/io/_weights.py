@@ -20,13 +20,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import h5py
 import numpy as np
 
 from ..errors import ModelFormatError
 from ..models import Dense, Sequential
 from ..recurrent import GRU, LSTM, AbstractRecurrent, SimpleRNN
-from ._archive import SafeH5, attr_str, attr_str_list
+from ._archive import H5Dataset, H5Group, SafeH5, attr_str, attr_str_list
 from ._build import expected_weights, kind_of
 from ._config import Node, counted_group_names
 
@@ -34,44 +33,44 @@ from ._config import Node, counted_group_names
 LAYER_GROUPS = ("layers", "_layer_checkpoint_dependencies")
 
 
-def _vars(h5: SafeH5, group: h5py.Group | None, path: str) -> list[np.ndarray]:
+def _vars(h5: SafeH5, group: H5Group | None, path: str) -> list[np.ndarray]:
     """``path/0``, ``path/1``, ... under ``group`` as float64 arrays (decimal order)."""
     if group is None:
         return []
     vg = group.get(path)
-    if not isinstance(vg, h5py.Group):
+    if not isinstance(vg, H5Group):
         return []
     keys = list(vg.keys())
     if any(not k.isdigit() for k in keys) or sorted(int(k) for k in keys) != list(range(len(keys))):
         raise ModelFormatError(f"{h5.where}: variables at {vg.name!r} are not numbered 0..n-1: {keys}")
     out = []
     for i in range(len(keys)):
-        ds = vg[str(i)]
-        if not isinstance(ds, h5py.Dataset):
+        ds = vg.get(str(i))
+        if not isinstance(ds, H5Dataset):
             raise ModelFormatError(f"{h5.where}: {vg.name}/{i} is not a dataset")
         out.append(h5.read(ds, f"{vg.name}/{i}"))
     return out
 
 
-def _layers_group(group: h5py.Group | None) -> h5py.Group | None:
+def _layers_group(group: H5Group | None) -> H5Group | None:
     if group is None:
         return None
     for key in LAYER_GROUPS:
         sub = group.get(key)
-        if isinstance(sub, h5py.Group):
+        if isinstance(sub, H5Group):
             return sub
     return None
 
 
-def _named_groups(layers: h5py.Group | None) -> dict[str, str]:
+def _named_groups(layers: H5Group | None) -> dict[str, str]:
     """``layer.name -> group key`` from the ``vars`` ``name`` attributes (Keras >= 3.6)."""
     if layers is None:
         return {}
     out: dict[str, str] = {}
     for key in layers.keys():
         sub = layers.get(key)
-        vg = sub.get("vars") if isinstance(sub, h5py.Group) else None
-        if isinstance(vg, h5py.Group) and "name" in vg.attrs:
+        vg = sub.get("vars") if isinstance(sub, H5Group) else None
+        if isinstance(vg, H5Group) and "name" in vg.attrs:
             out.setdefault(attr_str(vg.attrs["name"]), key)
     return out
 
@@ -86,13 +85,13 @@ def from_v3_file(h5: SafeH5, root: Node) -> dict[int, list[np.ndarray]]:
     out: dict[int, list[np.ndarray]] = {}
     used: set[str] = set()
 
-    def walk(node: Node, group: h5py.Group | None) -> None:
+    def walk(node: Node, group: H5Group | None) -> None:
         layers = _layers_group(group)
         by_name = _named_groups(layers)
         for member, counted in zip(node.members, counted_group_names(node.members)):
             key = by_name.get(member.name, counted)
             sub = layers.get(key) if layers is not None else None
-            sub = sub if isinstance(sub, h5py.Group) else None
+            sub = sub if isinstance(sub, H5Group) else None
             if member.is_container:
                 walk(member, sub)
                 continue
@@ -118,7 +117,7 @@ def _check_all_used(h5: SafeH5, used: set[str]) -> None:
     leftovers: list[str] = []
 
     def visit(name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Group) and name.split("/")[-1] == "vars" and len(obj) > 0:
+        if isinstance(obj, H5Group) and name.split("/")[-1] == "vars" and len(obj) > 0:
             full = "/" + name
             if full not in used and not name.startswith("optimizer") and "/activation/" not in full + "/":
                 leftovers.append(full)
@@ -171,13 +170,13 @@ def from_legacy_file(h5: SafeH5, root: Node) -> dict[int, list[np.ndarray]]:
             raise ModelFormatError(f"{h5.where}: no weights for layer {member.name!r} ({member.class_name}); "
                                    f"the file lists {names}")
         group = mw.get(member.name)
-        if not isinstance(group, h5py.Group):
+        if not isinstance(group, H5Group):
             raise ModelFormatError(f"{h5.where}: layer {member.name!r} is listed but its group is missing")
         wnames = attr_str_list(group.attrs, "weight_names", h5.where) or []
         arrays = []
         for wn in wnames:
             ds = group.get(wn)
-            if not isinstance(ds, h5py.Dataset):
+            if not isinstance(ds, H5Dataset):
                 raise ModelFormatError(f"{h5.where}: weight {wn!r} of layer {member.name!r} is listed in "
                                        "'weight_names' but has no dataset")
             arrays.append((wn, h5.read(ds, f"{group.name}/{wn}")))
@@ -271,7 +270,7 @@ def fill_model(h5: SafeH5, model: Sequential) -> Sequential:
             counters[base] = k + 1
             key = base if k == 0 else f"{base}_{k}"
         sub = layers.get(key) if layers is not None else None
-        sub = sub if isinstance(sub, h5py.Group) else None
+        sub = sub if isinstance(sub, H5Group) else None
         arrays = _vars(h5, sub, var_path)
         if not arrays and layer.name in by_name:
             # A Dense(eye) made from a weight-less Keras layer (an Activation, a ReLU, ...): nothing to fill.
