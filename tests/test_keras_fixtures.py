@@ -377,3 +377,59 @@ def test_bfloat16_weights(tmp_path):
     np.testing.assert_array_equal(model.layers[0].kernel, expected["layers/dense/vars/0"])
     ref = np.load(DATA / "dense_chain.npz", allow_pickle=False)
     assert scaled_error(model(ref["x"].astype(np.float64)), ref["y_alt"]) < 0.05  # bfloat16 has 8 bits
+
+
+def test_keras2_functional_and_weights_only_layouts(tmp_path, rng):
+    # A tf.keras 2 Functional chain (old inbound_nodes lists) and a Keras 2 weights-only
+    # .h5 (layer_names at the root), loaded with the architecture from a config.json.
+    full = tmp_path / "seq.h5"
+    w = _keras2_file(full, rng)
+    with h5py.File(full, "r") as f:
+        seq = json.loads(f.attrs["model_config"])
+    layers = seq["config"]["layers"]
+    names = [entry["config"]["name"] for entry in layers]
+    functional = {"class_name": "Functional", "config": {
+        "name": "model", "layers": [
+            {**entry, "name": entry["config"]["name"],
+             "inbound_nodes": [] if i == 0 else [[[names[i - 1], 0, 0, {}]]]}
+            for i, entry in enumerate(layers)],
+        "input_layers": [[names[0], 0, 0]], "output_layers": [[names[-1], 0, 0]]}}
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(functional))
+    weights = tmp_path / "keras2.h5"
+    with h5py.File(full, "r") as fin, h5py.File(weights, "w") as fout:
+        mw = fin["model_weights"]
+        for key, value in mw.attrs.items():
+            fout.attrs[key] = value
+        for layer in mw:
+            fin.copy(mw[layer], fout, name=layer)
+    x = rng.normal(size=(3, 4, 2))
+    expected = _keras2_reference(w, x, 1 / 6)  # a config.json carries no version: Keras 3 formulas
+    np.testing.assert_allclose(sr.load_keras(config, weights=weights)(x), expected, rtol=1e-12, atol=1e-12)
+
+
+def test_tf_keras2_archive_layout(tmp_path):
+    # tf.keras 2.13-2.15 .keras archives: "_layer_checkpoint_dependencies" instead of "layers",
+    # and metadata keras_version 2.x selects the Keras 2 hard_sigmoid.
+    with zipfile.ZipFile(DATA / "activations.keras") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    src = tmp_path / "src.h5"
+    src.write_bytes(members["model.weights.h5"])
+    dst = tmp_path / "dst.h5"
+    with h5py.File(src, "r") as fin, h5py.File(dst, "w") as fout:
+        for key in fin:
+            fin.copy(fin[key], fout, name="_layer_checkpoint_dependencies" if key == "layers" else key)
+    members["model.weights.h5"] = dst.read_bytes()
+    members["metadata.json"] = json.dumps({"keras_version": "2.15.0"}).encode()
+    path = tmp_path / "tf2.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    k2 = sr.load_keras(path)
+    k3 = sr.load_keras(DATA / "activations.keras")
+    by_name = {layer.name: layer for layer in k2.layers}
+    assert by_name["d_hard_sigmoid"].activation.name == "hard_sigmoid_keras2"
+    dense = [(a, b) for a, b in zip(k2.layers, k3.layers) if isinstance(a, Dense)]
+    assert len(dense) == 16
+    for a, b in dense:
+        np.testing.assert_array_equal(a.kernel, b.kernel)
