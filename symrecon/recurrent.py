@@ -32,7 +32,7 @@ from .activations import Activation
 from .errors import ShapeError
 from .models import AbstractLayer, as_frozen_array
 
-__all__ = ["AbstractRecurrent", "SimpleRNN", "LSTM", "GRU"]
+__all__ = ["GRU", "LSTM", "AbstractRecurrent", "SimpleRNN"]
 
 
 class AbstractRecurrent(AbstractLayer):

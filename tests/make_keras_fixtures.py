@@ -31,10 +31,9 @@ from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
-import numpy as np  # noqa: E402
-
-import keras  # noqa: E402
-from keras import layers as L  # noqa: E402
+import keras
+import numpy as np
+from keras import layers as L
 
 OUT = Path(__file__).resolve().parent / "data" / "keras"
 SEED = 20261123

@@ -262,7 +262,7 @@ def _keras2_file(path: Path, rng, version: str = "2.15.0") -> dict[str, np.ndarr
 
 
 def _keras2_reference(w, x, slope):
-    hs = lambda z: np.clip(slope * z + 0.5, 0.0, 1.0)  # noqa: E731
+    hs = lambda z: np.clip(slope * z + 0.5, 0.0, 1.0)
     K, R, b = (w[f"lstm/lstm_cell/{k}:0"].astype(np.float64) for k in ("kernel", "recurrent_kernel", "bias"))
     h = np.zeros((x.shape[0], 2))
     c = np.zeros_like(h)

@@ -19,15 +19,15 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import symrecon as sr  # noqa: E402
-from symrecon.errors import ModelFormatError  # noqa: E402
-from symrecon.models import Dense  # noqa: E402
+import symrecon as sr
+from symrecon.errors import ModelFormatError
+from symrecon.models import Dense
 
 sys.path.insert(0, str(Path(__file__).parent))
-import make_keras_fixtures as fixtures  # noqa: E402
+import make_keras_fixtures as fixtures
 
 RTOL = 1e-6
 
@@ -62,7 +62,7 @@ def test_fresh_models_every_format(tmp_path, builder):
 
 
 def test_from_keras_matches_file_and_reads_no_file(tmp_path):
-    model, x = fixtures.nested(np.random.default_rng(3))
+    model, _ = fixtures.nested(np.random.default_rng(3))
     live = sr.from_keras(model)
     assert list(tmp_path.iterdir()) == []
     model.save(tmp_path / "m.keras")

@@ -40,7 +40,7 @@ def ref_lstm(x, K, R, b, u):
 def ref_gru(x, K, R, b, u, reset_after):
     h = [0.0] * u
     for xt in x:
-        def xin(g, j):
+        def xin(g, j, xt=xt):
             return sum(xt[i] * col(K, g, j, u)[i] for i in range(len(xt)))
 
         def rec(g, j, state):

@@ -19,7 +19,8 @@ import signal
 import sys
 import time
 import zipfile
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -120,7 +121,7 @@ def read_keras_archive(data: bytes, where: str) -> dict[str, bytes]:
                     blob = fh.read(limit + 1)
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
                 raise ModelFormatError(f"{where}: archive member {info.filename!r} is corrupted: {exc}") from None
-            except Exception as exc:  # zlib.error and friends from a damaged stream
+            except Exception as exc:  # noqa: BLE001 - zlib.error and friends from a damaged stream
                 raise ModelFormatError(f"{where}: archive member {info.filename!r} is corrupted: {exc}") from None
             if len(blob) > limit:
                 raise ModelFormatError(f"{where}: archive member {info.filename!r} is larger than the "
@@ -177,7 +178,7 @@ def check_global_heaps(data: bytes, where: str) -> None:
 class H5Group:
     """A read-only snapshot of an HDF5 group: ``name``, ``attrs`` and children."""
 
-    def __init__(self, name: str, attrs: dict[str, Any], children: dict[str, "H5Group | H5Dataset"]):
+    def __init__(self, name: str, attrs: dict[str, Any], children: dict[str, H5Group | H5Dataset]):
         self.name = name
         self.attrs = attrs
         self._children = children
@@ -188,10 +189,13 @@ class H5Group:
     def __len__(self) -> int:
         return len(self._children)
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._children)
+
     def __contains__(self, key: str) -> bool:
         return self.get(key) is not None
 
-    def get(self, path: str) -> "H5Group | H5Dataset | None":
+    def get(self, path: str) -> H5Group | H5Dataset | None:
         """The object at a relative path ``a/b/c`` (None if absent)."""
         node: H5Group | H5Dataset | None = self
         for part in (p for p in path.split("/") if p):
@@ -200,7 +204,7 @@ class H5Group:
             node = node._children.get(part)
         return node
 
-    def visititems(self, fn: Callable[[str, "H5Group | H5Dataset"], None], prefix: str = "") -> None:
+    def visititems(self, fn: Callable[[str, H5Group | H5Dataset], None], prefix: str = "") -> None:
         """Call ``fn(relative_name, obj)`` on every descendant (parents first)."""
         for key, child in self._children.items():
             rel = f"{prefix}{key}"
@@ -252,7 +256,7 @@ class SafeH5:
     def close(self) -> None:
         pass
 
-    def __enter__(self) -> "SafeH5":
+    def __enter__(self) -> SafeH5:  # noqa: PYI034 - Python 3.10 has no typing.Self
         return self
 
     def __exit__(self, *exc) -> None:
@@ -290,7 +294,7 @@ class _Walker:
         if depth > MAX_H5_DEPTH:
             raise ModelFormatError(f"{self.where}: HDF5 groups nested deeper than {MAX_H5_DEPTH} at {path!r}")
         children: dict[str, H5Group | H5Dataset] = {}
-        for key in group.keys():
+        for key in group:
             self.count += 1
             if self.count > MAX_H5_OBJECTS:
                 raise ModelFormatError(f"{self.where}: HDF5 file has more than {MAX_H5_OBJECTS} objects")
@@ -330,7 +334,7 @@ class _Walker:
 
     def attrs(self, obj: h5py.HLObject, path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for key in obj.attrs.keys():
+        for key in obj.attrs:
             value = obj.attrs[key]
             if isinstance(value, np.ndarray):
                 if value.nbytes > MAX_JSON_BYTES:
@@ -354,7 +358,7 @@ def _snapshot(data: bytes, where: str) -> H5Group:
             return _Walker(where).group(f, "/", 0)
     except ModelFormatError:
         raise
-    except Exception as exc:  # h5py raises OSError, ValueError, KeyError, RuntimeError... on damaged files
+    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, ValueError, KeyError, ... on damaged files
         raise ModelFormatError(f"{where}: not a readable HDF5 file: {exc}") from None
 
 

@@ -11,14 +11,20 @@ by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
 
 from .. import activations as _activations
 from ..activations import Activation
-from ..errors import InvalidValueError, ModelFormatError, ShapeError, UnsupportedLayerError
+from ..errors import (
+    InvalidValueError,
+    ModelFormatError,
+    ShapeError,
+    UnsupportedLayerError,
+)
 from ..layers import Softmax, ThresholdedReLU
 from ..models import AbstractLayer, Dense
 from ..recurrent import GRU, LSTM, SimpleRNN
@@ -60,8 +66,8 @@ class ActivationOut:
 
 #: A forward-only layer waiting for its width.
 LayerFactory = Callable[[int], AbstractLayer]
-Resolved = Union[Activation, LayerFactory]
-Built = Union[AbstractLayer, ActivationOut]
+Resolved = Activation | LayerFactory
+Built = AbstractLayer | ActivationOut
 
 
 @dataclass(frozen=True)

@@ -103,10 +103,10 @@ def _scan_dict(d: dict, where: str, p: str) -> None:
     if "class_name" not in d and isinstance(value, list) and value and isinstance(value[0], str):
         raise _refuse(where, f"a serialized lambda at {p}", "{'value': [...]} holds marshalled Python bytecode")
     module = d.get("module")
-    if module is not None and "class_name" in d:
-        if not isinstance(module, str) or not (module == "keras" or module.startswith("keras.")):
-            raise _refuse(where, _describe(d, p) + f" (module {module!r})",
-                          "only classes from Keras's own modules (keras.*) are allowed")
+    keras_module = isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+    if module is not None and "class_name" in d and not keras_module:
+        raise _refuse(where, _describe(d, p) + f" (module {module!r})",
+                      "only classes from Keras's own modules (keras.*) are allowed")
     registered = d.get("registered_name")
     # Keras's own unexported classes (e.g. raw ops in keras.src.ops) register under their class name.
     own = registered == cls and isinstance(module, str) and module.startswith("keras.")
@@ -159,8 +159,8 @@ class Node:
     config: dict
     module: str | None = None
     trainable: bool = True
-    members: list["Node"] = field(default_factory=list)
-    chain: list["Node"] = field(default_factory=list)
+    members: list[Node] = field(default_factory=list)
+    chain: list[Node] = field(default_factory=list)
     input_shape: tuple | None = None
 
     @property

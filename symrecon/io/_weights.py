@@ -67,7 +67,7 @@ def _named_groups(layers: H5Group | None) -> dict[str, str]:
     if layers is None:
         return {}
     out: dict[str, str] = {}
-    for key in layers.keys():
+    for key in layers:
         sub = layers.get(key)
         vg = sub.get("vars") if isinstance(sub, H5Group) else None
         if isinstance(vg, H5Group) and "name" in vg.attrs:
@@ -222,7 +222,7 @@ def from_live_model(model: Any, root: Node, where: str) -> dict[int, list[np.nda
                 continue
             try:
                 arrays = [np.array(a, dtype=np.float64) for a in live[member.name].get_weights()]
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a live object may fail in any way
                 raise ModelFormatError(f"{where}: get_weights() of layer {member.name!r} failed: {exc}") from None
             out[id(member)] = arrays
 

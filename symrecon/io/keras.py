@@ -36,13 +36,23 @@ from typing import Any
 
 from ..errors import ModelFormatError, SymreconError
 from ..models import Sequential
-from ._archive import (CONFIG_MEMBER, METADATA_MEMBER, WEIGHTS_MEMBER, SafeH5, attr_str, is_hdf5, is_zip,
-                       parse_json, read_file_bytes, read_keras_archive)
+from ._archive import (
+    CONFIG_MEMBER,
+    METADATA_MEMBER,
+    WEIGHTS_MEMBER,
+    SafeH5,
+    attr_str,
+    is_hdf5,
+    is_zip,
+    parse_json,
+    read_file_bytes,
+    read_keras_archive,
+)
 from ._build import Context, build_layers
 from ._config import IGNORED_TOP_KEYS, Node, parse_model, scan
 from ._weights import fill_model, from_legacy_file, from_live_model, from_v3_file
 
-__all__ = ["load_keras", "from_keras"]
+__all__ = ["from_keras", "load_keras"]
 
 PathLike = str | os.PathLike
 
