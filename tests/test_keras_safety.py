@@ -561,3 +561,12 @@ def test_hanging_parser_is_killed(tmp_path, monkeypatch):
     monkeypatch.setattr(_archive, "check_global_heaps", lambda data, where: None)  # let libhdf5 hang
     monkeypatch.setattr(_archive, "PARSE_TIMEOUT", 2.0)
     assert_refused(_patched(tmp_path, ENDLESS_HEAP, "endless.h5"), "did not finish")
+
+
+def test_raw_keras_op_in_a_functional_graph_is_unsupported(tmp_path):
+    # Raw ops (keras.ops.tanh(x) in a Functional model) are Keras's own registered classes:
+    # not refused as custom code, but not layers symrecon reads either.
+    def edit(cfg):
+        entry = next(e for e in cfg["config"]["layers"] if e["class_name"] == "Dropout")
+        entry.update(module="keras.src.ops.numpy", class_name="Tanh", registered_name="Tanh")
+    assert_refused(keras_with_config(tmp_path, edit, base="functional"), "'Tanh'", error=UnsupportedLayerError)
