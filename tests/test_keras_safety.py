@@ -210,6 +210,10 @@ def test_training_config_is_never_read(tmp_path):
     with h5py.File(path, "a") as f:
         f.attrs["training_config"] = json.dumps({"loss": {"module": "os", "class_name": "system"}})
     sr.load_keras(path)
+    from symrecon.io._archive import SafeH5
+
+    with SafeH5(path.read_bytes(), str(path)) as h5:
+        assert "training_config" not in h5.file.attrs and "model_config" in h5.file.attrs
 
 
 # ---------------------------------------------------------------------------

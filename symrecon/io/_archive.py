@@ -38,6 +38,9 @@ MAX_EXPANSION = 100
 MAX_H5_OBJECTS = 100_000
 MAX_H5_DEPTH = 64
 
+#: HDF5 attributes never read: losses, metrics and optimizers (possibly custom objects).
+NEVER_READ_ATTRS = frozenset({"training_config", "compile_config"})
+
 #: The only archive members read; anything else (assets/, ...) is ignored.
 CONFIG_MEMBER = "config.json"
 METADATA_MEMBER = "metadata.json"
@@ -335,6 +338,8 @@ class _Walker:
     def attrs(self, obj: h5py.HLObject, path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key in obj.attrs:
+            if key in NEVER_READ_ATTRS:
+                continue
             value = obj.attrs[key]
             if isinstance(value, np.ndarray):
                 if value.nbytes > MAX_JSON_BYTES:
