@@ -177,7 +177,7 @@ def test_structured_gauss_newton_matches_twin(seed, act, n0):
     y = model(rng.normal(size=(7, n0)))
     x0 = np.zeros((7, n0))
     xs, st_, it = np.empty((7, n0)), np.zeros(7, np.int8), np.zeros(7, np.int64)
-    NK.gn_square_batch(*pm.args, winv, x0, y, 1e-10, 50, xs, st_, it, np.zeros((0, n0)))
+    NK.gn_square_batch(*pm.args, winv, x0, y, 1e-10, 50, 3, xs, st_, it, np.zeros((0, n0)))
     xr, sr_, ir = NK.gn_square_reference(pm, [m.reshape(n0, n0) for m in np.split(winv, len(layers))], x0, y,
                                          tol=1e-10, max_iter=50)
     same = (st_ == sr_) & (it == ir)

@@ -398,133 +398,190 @@ DERIV_FLOOR = 1e-12
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _forward_store(sizes, w, wk, w_off, b, b_off, codes, params, x, acts, derivs):
-    """Forward pass storing every layer's activations and derivatives (offsets by sizes)."""
+def _forward_store_lanes(sizes, w, wk, w_off, b, b_off, codes, params, x, acts, derivs, zbuf):
+    """:func:`_forward_store` for ``LANES`` inputs at once: ``x`` (n_in, L), ``acts``/``derivs`` (sum(sizes), L).
+
+    Returns the row offset of the output layer.  Lanes innermost: every
+    multiply-add loop runs over independent targets and vectorises.
+    """
+    n_lanes = x.shape[1]
     n_layers = codes.shape[0]
     for k in range(sizes[0]):
-        acts[k] = x[k]
+        for l in range(n_lanes):
+            acts[k, l] = x[k, l]
     off_in = 0
     off_out = sizes[0]
     for layer in range(n_layers):
         n_i = sizes[layer]
         n_o = sizes[layer + 1]
         wo = w_off[layer]
-        bo = b_off[layer]
-        # z = b + sum_i a_i W[i, :], row by row of the (n_in, n_out) kernel: contiguous multiply-adds
         for j in range(n_o):
-            derivs[off_out + j] = b[bo + j]
-        for i in range(n_i):
-            ai = acts[off_in + i]
-            row = wo + i * n_o
-            for j in range(n_o):
-                derivs[off_out + j] += ai * wk[row + j]
-        act_vec(derivs[off_out:], acts[off_out:], derivs[off_out:], n_o, codes[layer], params[layer])
+            bj = b[b_off[layer] + j]
+            for l in range(n_lanes):
+                zbuf[l] = bj
+            row = wo + j * n_i
+            for i in range(n_i):
+                wi = w[row + i]
+                src = acts[off_in + i]
+                for l in range(n_lanes):
+                    zbuf[l] += wi * src[l]
+            act_vec(zbuf, acts[off_out + j], derivs[off_out + j], n_lanes, codes[layer], params[layer])
         off_in = off_out
         off_out += n_o
-    return off_in  # offset of the output layer
+    return off_in
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, first, stop, xs, status,
+              iters, hist, record):
+    """Structured Gauss–Newton for targets ``first:stop``, ``LANES`` at a time.
+
+    Same per-target algorithm as :func:`gn_square_reference`; lanes that
+    finish (or hand over to the damped solver, status 0) load the next target.
+    """
+    L = LANES
+    n0 = sizes[0]
+    total = np.sum(sizes)
+    x = np.zeros((n0, L))
+    x_new = np.zeros((n0, L))
+    acts = np.zeros((total, L))
+    derivs = np.zeros((total, L))
+    zbuf = np.empty(L)
+    v = np.zeros((n0, L))
+    u = np.zeros((n0, L))
+    dmax = np.zeros(L)
+    ok = np.zeros(L, dtype=np.bool_)
+    cost = np.zeros(L)
+    it = np.zeros(L, dtype=np.int64)
+    target = np.full(L, -1, dtype=np.int64)
+    fresh = np.zeros(L, dtype=np.bool_)
+    n_layers = codes.shape[0]
+    out_off = total - n0
+
+    next_t = first
+    for l in range(L):
+        if next_t < stop:
+            target[l] = next_t
+            fresh[l] = True
+            for k in range(n0):
+                x_new[k, l] = x0s[next_t, k]
+            next_t += 1
+    busy = True
+    while busy:
+        # ---- A. the Gauss-Newton step, pushed back through the layers (acts/derivs are at x)
+        for j in range(n0):
+            for l in range(L):
+                t = target[l]
+                v[j, l] = (ys[t, j] - acts[out_off + j, l]) if t >= 0 else 0.0
+        for l in range(L):
+            ok[l] = True
+        off = out_off
+        for layer in range(n_layers - 1, -1, -1):
+            for l in range(L):
+                dmax[l] = 0.0
+            for j in range(n0):
+                for l in range(L):
+                    dmax[l] = max(dmax[l], abs(derivs[off + j, l]))
+            for j in range(n0):
+                for l in range(L):
+                    dj = derivs[off + j, l]
+                    if not (abs(dj) > DERIV_FLOOR * dmax[l]):
+                        ok[l] = False
+                        dj = 1.0
+                    v[j, l] /= dj
+            row0 = w_off[layer]
+            for i in range(n0):
+                for l in range(L):
+                    u[i, l] = 0.0
+            for j in range(n0):
+                for i in range(n0):
+                    q = winv[row0 + j * n0 + i]
+                    for l in range(L):
+                        u[i, l] += q * v[j, l]
+            for i in range(n0):
+                for l in range(L):
+                    v[i, l] = u[i, l]
+            off -= n0
+        for l in range(L):
+            if target[l] >= 0 and not fresh[l]:
+                for k in range(n0):
+                    x_new[k, l] = x[k, l] + v[k, l]
+
+        # ---- B. evaluate all trial points (and fresh starting points)
+        _forward_store_lanes(sizes, w, wk, w_off, b, b_off, codes, params, x_new, acts, derivs, zbuf)
+
+        # ---- C. accept, finish or hand over, reload
+        busy = False
+        for l in range(L):
+            t = target[l]
+            if t < 0:
+                continue
+            c_new = 0.0
+            r_new = 0.0
+            for j in range(n0):
+                rj = acts[out_off + j, l] - ys[t, j]
+                c_new += rj * rj
+                a = abs(rj)
+                if a > r_new or a != a:
+                    r_new = a
+            st = -1  # -1: keep iterating
+            if fresh[l]:
+                fresh[l] = False
+                it[l] = 0
+            elif ok[l] and c_new < cost[l]:
+                it[l] += 1
+            else:
+                st = 0  # no decrease (or a vanishing derivative): the damped solver takes over at x
+            if st == -1:
+                cost[l] = c_new
+                for k in range(n0):
+                    x[k, l] = x_new[k, l]
+                if record:
+                    for k in range(n0):
+                        hist[it[l], k] = x[k, l]
+                if not math.isfinite(c_new):
+                    st = STATUS_DIVERGED
+                elif r_new <= tol:
+                    st = STATUS_CONVERGED
+                elif it[l] >= max_iter:
+                    st = STATUS_MAX_ITER
+            if st != -1:
+                for k in range(n0):
+                    xs[t, k] = x[k, l]
+                status[t] = st
+                iters[t] = it[l]
+                target[l] = -1
+                if next_t < stop:
+                    target[l] = next_t
+                    fresh[l] = True
+                    for k in range(n0):
+                        x_new[k, l] = x0s[next_t, k]
+                    next_t += 1
+            if target[l] >= 0:
+                busy = True
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def gn_square_batch(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, xs, status, iters,
-                    hist):
-    """Structured Gauss–Newton (phase 1) for square chains, ``prange`` over targets.
+def gn_square_batch(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, chunk, xs, status,
+                    iters, hist):
+    """Structured Gauss–Newton (phase 1) for square chains, ``prange`` over chunks of targets.
 
     Parameters
     ----------
     winv : flat float64
         ``W_l^{-1}`` of every layer, row-major, at the same offsets as ``w``.
     x0s, ys : (N, n) starting points and targets.
+    chunk : int, targets per parallel work item.
     xs, status, iters : outputs; ``status`` is 0 where the target still needs
         the damped solver (its ``xs`` row is where to restart).
     hist : (H, n); ``x`` per iteration when N == 1 and H > max_iter.
     """
     n = ys.shape[0]
-    n0 = sizes[0]
-    n_layers = codes.shape[0]
-    total = np.sum(sizes)
     record = n == 1 and hist.shape[0] > max_iter
-    for t in numba.prange(n):
-        acts = np.empty(total)
-        derivs = np.empty(total)
-        v = np.empty(n0)
-        u = np.empty(n0)
-        x = np.empty(n0)
-        x_new = np.empty(n0)
-        for k in range(n0):
-            x[k] = x0s[t, k]
-        out_off = _forward_store(sizes, w, wk, w_off, b, b_off, codes, params, x, acts, derivs)
-        cost = 0.0
-        res = 0.0
-        for j in range(n0):
-            rj = acts[out_off + j] - ys[t, j]
-            cost += rj * rj
-            res = max(res, abs(rj))
-        if record:
-            for k in range(n0):
-                hist[0, k] = x[k]
-        it = 0
-        st = 0
-        while True:
-            if not math.isfinite(cost):
-                st = STATUS_DIVERGED
-                break
-            if res <= tol:
-                st = STATUS_CONVERGED
-                break
-            if it >= max_iter:
-                st = STATUS_MAX_ITER
-                break
-            # v = -r, then back through the layers
-            for j in range(n0):
-                v[j] = ys[t, j] - acts[out_off + j]
-            ok = True
-            off = out_off
-            for layer in range(n_layers - 1, -1, -1):
-                dmax = 0.0
-                for j in range(n0):
-                    dmax = max(dmax, abs(derivs[off + j]))
-                for j in range(n0):
-                    dj = derivs[off + j]
-                    if not (abs(dj) > DERIV_FLOOR * dmax):
-                        ok = False
-                    v[j] = v[j] / dj if ok else 0.0
-                # u = (W^T)^{-1} v = v @ W^{-1}: rows of W^{-1} scaled by v_j, contiguous
-                row0 = w_off[layer]
-                for i in range(n0):
-                    u[i] = 0.0
-                for j in range(n0):
-                    vj = v[j]
-                    for i in range(n0):
-                        u[i] += winv[row0 + j * n0 + i] * vj
-                for i in range(n0):
-                    v[i] = u[i]
-                off -= n0
-            if not ok:
-                break
-            for k in range(n0):
-                x_new[k] = x[k] + v[k]
-            out_off = _forward_store(sizes, w, wk, w_off, b, b_off, codes, params, x_new, acts, derivs)
-            c_new = 0.0
-            r_new = 0.0
-            for j in range(n0):
-                rj = acts[out_off + j] - ys[t, j]
-                c_new += rj * rj
-                r_new = max(r_new, abs(rj))
-            if not (c_new < cost):
-                # hand over to the damped solver at the last accepted point
-                break
-            for k in range(n0):
-                x[k] = x_new[k]
-            cost = c_new
-            res = r_new
-            it += 1
-            if record:
-                for k in range(n0):
-                    hist[it, k] = x[k]
-        for k in range(n0):
-            xs[t, k] = x[k]
-        status[t] = st
-        iters[t] = it
+    n_chunks = (n + chunk - 1) // chunk
+    for c in numba.prange(n_chunks):
+        _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, c * chunk,
+                  min(n, (c + 1) * chunk), xs, status, iters, hist, record)
 
 
 def gn_square_reference(pm: PackedModel, winv_layers, x0s, ys, tol=1e-9, max_iter=100):

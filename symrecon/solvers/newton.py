@@ -120,7 +120,8 @@ class GaussNewton(AbstractSolver):
             nonlocal n_damped
             sl = slice(start, stop)
             if winv is not None:
-                gn_square_batch(*pm.args, winv, x0[sl], ys[sl], tol, max_iter, xs[sl], status[sl], iters[sl], hist)
+                gn_square_batch(*pm.args, winv, x0[sl], ys[sl], tol, max_iter, LANE_CHUNK, xs[sl], status[sl], iters[sl],
+                                hist)
                 rest = start + np.flatnonzero(status[sl] == 0)
             else:
                 xs[sl] = x0[sl]
