@@ -19,9 +19,10 @@ Examples
 >>> m = sr.Sequential([sr.Dense([[0.5]], [-1.0], "sigmoid")])
 >>> g = sr.forward_graph(m)
 >>> g.activation(1)
-Matrix([[1/(exp(1.0 - 0.5*x_0) + 1)]])
->>> sr.forward_graph(m, numeric=False).layers[0].z
-x*W1 + b1
+Matrix([[1/(exp(1 - 0.5*x_0) + 1)]])
+>>> z = sr.forward_graph(m, numeric=False).layers[0].z   # x W1 + b1, matrix symbols
+>>> z.shape, sorted(str(s) for s in z.free_symbols)
+((1, 1), ['W1', 'b1', 'x'])
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from functools import cached_property
 
 import numpy as np
 import sympy as sp
+from sympy.core.relational import Relational
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from ..errors import InvalidValueError, UnsupportedLayerError
 from ..models import Dense, Sequential
 from .latex import Activated, activation_latex, latex, named_matrix, named_symbol
 
-__all__ = ["ForwardGraph", "LayerGraph", "forward_graph", "MAX_EXPLICIT_WIDTH", "input_symbols"]
+__all__ = ["ForwardGraph", "LayerGraph", "forward_graph", "MAX_EXPLICIT_WIDTH", "input_symbols", "substitute"]
 
 #: a layer wider than this (inputs or outputs) is typeset in matrix form
 MAX_EXPLICIT_WIDTH = 4
@@ -46,9 +49,52 @@ def input_symbols(n: int) -> tuple[sp.Symbol, ...]:
     return tuple(named_symbol(f"x_{i}", f"x_{{{i}}}", real=True) for i in range(n))
 
 
+def substitute(expr, rule: dict):
+    """``expr.xreplace(rule)`` that never re-evaluates Piecewise conditions.
+
+    Composing layers re-creates every Piecewise (leaky ReLU, ELU, ...) and its
+    condition ``z >= 0`` around whole sub-networks.  SymPy would fold and
+    evaluate those conditions, asking its assumption system for the sign of
+    a sum of nested functions, which can take forever.  The per-layer
+    expressions are already simplified, so Piecewise nodes, their pairs and
+    their relations are rebuilt as they are; everything else as usual.
+    """
+    memo: dict = {}
+
+    def walk(e):
+        if e in rule:
+            return rule[e]
+        if not e.args:
+            return e
+        if e in memo:
+            return memo[e]
+        args = tuple(walk(a) for a in e.args)
+        if args == e.args:
+            out = e
+        elif isinstance(e, _AS_IS):
+            out = sp.Basic.__new__(type(e), *args)
+        else:
+            out = e.func(*args)
+        memo[e] = out
+        return out
+
+    if isinstance(expr, sp.MatrixBase):
+        return expr.applyfunc(walk)
+    return walk(expr)
+
+
+_AS_IS = (sp.Piecewise, ExprCondPair, Relational)
+
+
+def _number(v: float) -> sp.Expr:
+    # Whole numbers as integers, so identity weights give x_0, not 1.0*x_0.
+    v = float(v)
+    return sp.Integer(int(v)) if v.is_integer() and abs(v) < 2.0**53 else sp.Float(v)
+
+
 def _float_matrix(a: np.ndarray) -> sp.Matrix:
     a = np.atleast_2d(a)
-    return sp.Matrix(a.shape[0], a.shape[1], [sp.Float(float(v)) for v in a.ravel()])
+    return sp.Matrix(a.shape[0], a.shape[1], [_number(v) for v in a.ravel()])
 
 
 class LayerGraph:
@@ -178,12 +224,8 @@ class ForwardGraph:
                 self._composed[l] = (lg.z, lg.a)
             else:
                 _, prev_a = self._compose(l - 1)
-                if self.numeric:
-                    subs = dict(zip(lg.inputs, prev_a))
-                    self._composed[l] = (lg.z.xreplace(subs), lg.a.xreplace(subs))
-                else:
-                    subs = {lg.inputs: prev_a}
-                    self._composed[l] = (lg.z.xreplace(subs), lg.a.xreplace(subs))
+                subs = dict(zip(lg.inputs, prev_a)) if self.numeric else {lg.inputs: prev_a}
+                self._composed[l] = (substitute(lg.z, subs), substitute(lg.a, subs))
         return self._composed[l]
 
     def pre_activation(self, l: int):
@@ -255,7 +297,7 @@ def forward_graph(model, numeric: bool = True) -> ForwardGraph:
     >>> import symrecon as sr
     >>> g = sr.forward_graph(sr.Sequential([sr.Dense([[0.4]], [-25.0])]))
     >>> g.output
-    Matrix([[0.4*x_0 - 25.0]])
+    Matrix([[0.4*x_0 - 25]])
     """
     if isinstance(model, Dense):
         model = Sequential([model])

@@ -39,6 +39,7 @@ from .. import activations as _act
 from ..errors import NotInvertibleError
 from ..models import Dense, Sequential, as_batch
 from ..result import AffineSet
+from .graph import substitute
 from .numeric import InversePlan, LayerPlan, evaluate_numba, evaluate_numpy, lambdify_matrix
 
 __all__ = ["AnalyticInverse", "analytic_inverse", "DEFAULT_CONSISTENCY_RTOL", "NUMBA_MIN_ROWS"]
@@ -245,7 +246,10 @@ class AnalyticInverse:
         a = sp.Matrix([list(self.symbols)])
         for lp in reversed(self.plan.layers):
             inv = lp.activation.inverse_expr
-            z = a.applyfunc(lambda v, inv=inv: inv.xreplace({_act.Y: v}))
+            # Piecewise inverses (leaky ReLU, ELU, SELU) are plugged in unevaluated:
+            # evaluating their conditions on nested sub-expressions can take forever.
+            apply = substitute if inv.has(sp.Piecewise) else (lambda e, rule: e.xreplace(rule))
+            z = a.applyfunc(lambda v, inv=inv, apply=apply: apply(inv, {_act.Y: v}))
             u = z - sp.Matrix([[sp.Float(float(v)) for v in lp.bias]])
             a = u * sp.Matrix(lp.back.shape[0], lp.back.shape[1], [sp.Float(float(v)) for v in lp.back.ravel()])
         return a.T

@@ -431,7 +431,7 @@ def lambdify_matrix(symbols: Sequence[sp.Symbol], expr: sp.Matrix,
     entries = list(expr)
     # Piecewise prints as select(conditions, values); a condition SymPy has
     # decided (True) is a Python bool that numpy.select refuses: broadcast it.
-    namespace = [{"select": _select}, "numpy"] if modules == "numpy" else modules
+    namespace = [{"select": _select}, "scipy", "numpy"] if modules == "numpy" else modules
     fn = sp.lambdify(list(symbols), entries, modules=namespace, cse=True)
 
     def evaluate(y: NDArray[np.float64]) -> NDArray[np.float64]:
