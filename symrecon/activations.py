@@ -202,11 +202,12 @@ def _elu_inverse(y, alpha):
 
 
 def _gelu(z):
-    return 0.5 * z * (1.0 + special.erf(z / math.sqrt(2.0)))
+    # 1 + erf(t) = erfc(-t) without the cancellation for z << 0.
+    return 0.5 * z * special.erfc(-z / math.sqrt(2.0))
 
 
 def _dgelu(z):
-    return 0.5 * (1.0 + special.erf(z / math.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return 0.5 * special.erfc(-z / math.sqrt(2.0)) + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 
 def _silu(z):
