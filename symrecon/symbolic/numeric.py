@@ -246,45 +246,63 @@ def _log1p(w):
     return w if d == 0.0 else math.log(u) * (w / d)
 
 
-@njit(cache=True)
-def _undo_activation(code, param, col, nb):
-    """In place: ``col[:nb] = f^{-1}(col[:nb])`` for one unit of a block (stable formulas)."""
-    if code == 0:  # KernelCode.LINEAR
-        return
-    if code == 2:  # TANH: artanh(v) = log1p(2v / (1 - v)) / 2
+@njit(cache=True, fastmath={"contract"})
+def _undo_unit(code, param, lo, hi, lo_closed, hi_closed, bias, col, bad, nb):
+    """One unit of a block, in place: check the image, then ``col = f^{-1}(col) - bias``.
+
+    ``bad[r]`` becomes 1.0 where the value is outside the image (NaN included:
+    every comparison with NaN is false).  Branch-free selects so the loops
+    vectorise; the formulas are the stable ones of the registry.
+    """
+    if lo_closed or hi_closed:  # no invertible activation has a closed end today; kept general
         for r in range(nb):
             v = col[r]
-            col[r] = 0.5 * _log1p(2.0 * v / (1.0 - v))
+            inside = ((v > lo) or (lo_closed and v == lo)) and ((v < hi) or (hi_closed and v == hi))
+            bad[r] = bad[r] if inside else 1.0
+    else:
+        for r in range(nb):
+            v = col[r]
+            bad[r] = bad[r] if (v > lo) & (v < hi) else 1.0
+    if code == 0:  # KernelCode.LINEAR
+        for r in range(nb):
+            col[r] = col[r] - bias
+    elif code == 2:  # TANH: artanh(v) = log1p(2v / (1 - v)) / 2
+        for r in range(nb):
+            v = col[r]
+            col[r] = 0.5 * _log1p(2.0 * v / (1.0 - v)) - bias
     elif code == 1:  # SIGMOID: logit(v) = log(v / (1 - v)); 1 - v is exact near 1
         for r in range(nb):
             v = col[r]
-            col[r] = math.log(v / (1.0 - v))
+            col[r] = math.log(v / (1.0 - v)) - bias
     elif code == 4:  # LEAKY_RELU (positive slope)
         for r in range(nb):
             v = col[r]
-            col[r] = v if v >= 0.0 else v / param
+            col[r] = (v if v >= 0.0 else v / param) - bias
     elif code == 5:  # ELU (alpha = param)
         for r in range(nb):
             v = col[r]
-            col[r] = v if v > 0.0 else math.log1p(v / param)
+            col[r] = (v if v > 0.0 else math.log1p(v / param)) - bias
     elif code == 6:  # SELU
         for r in range(nb):
             v = col[r] / 1.0507009873554805
-            col[r] = v if v > 0.0 else math.log1p(v / 1.6732632423543772)
+            col[r] = (v if v > 0.0 else math.log1p(v / 1.6732632423543772)) - bias
     elif code == 7:  # SOFTPLUS: y + log(-expm1(-y)) never overflows
         for r in range(nb):
             v = col[r]
-            col[r] = v + math.log(-math.expm1(-v))
+            col[r] = v + math.log(-math.expm1(-v)) - bias
     elif code == 8:  # SOFTSIGN
         for r in range(nb):
             v = col[r]
-            col[r] = v / (1.0 - abs(v))
+            col[r] = v / (1.0 - abs(v)) - bias
     elif code == 9:  # EXPONENTIAL
         for r in range(nb):
-            col[r] = math.log(col[r])
+            col[r] = math.log(col[r]) - bias
 
 
-@njit(cache=True, parallel=True)
+# "contract" lets LLVM fuse multiply-adds; no reassociation, which would
+# undo the exact (1 + w) - 1 of _log1p, and no nnan/ninf, which would drop
+# the image and overflow checks.
+@njit(cache=True, parallel=True, fastmath={"contract"})
 def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, status):
     """Fused backward pass over all layers for every target (row of ``y``).
 
@@ -303,39 +321,31 @@ def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, 
         nb = min(BLOCK, n - i0)
         cur = np.empty((width, BLOCK))
         nxt = np.empty((width, BLOCK))
-        flag = np.zeros(BLOCK, dtype=np.int8)
+        bad_image = np.zeros(BLOCK)
+        bad_tall = np.zeros(BLOCK)
         for r in range(nb):
             for j in range(m):
                 cur[j, r] = y[i0 + r, j]
+        ko = 0  # offset of this step's kernel in `kernels`
         for s in range(n_steps):
             code, n_out, n_in, tall = ints[s, 0], ints[s, 1], ints[s, 2], ints[s, 3]
-            param, lo, hi, lo_closed, hi_closed = floats[s, 0], floats[s, 1], floats[s, 2], floats[s, 3], floats[s, 4]
             mo, bo = offsets[s, 0], offsets[s, 1]
             for j in range(n_out):
-                col = cur[j]
-                for r in range(nb):
-                    v = col[r]
-                    inside = ((v > lo) | ((lo_closed > 0.0) & (v == lo))) & ((v < hi) | ((hi_closed > 0.0) & (v == hi)))
-                    if not inside:
-                        flag[r] |= 1
-                _undo_activation(code, param, col, nb)
-                bj = biases[bo + j]
-                for r in range(nb):
-                    col[r] -= bj
+                _undo_unit(code, floats[s, 0], floats[s, 1], floats[s, 2], floats[s, 3] > 0.0,
+                           floats[s, 4] > 0.0, biases[bo + j], cur[j], bad_image, nb)
             # a_prev[k, r] = sum_j u[j, r] * back[j, k]
             for k in range(n_in):
                 acc = nxt[k]
+                c0 = mats[mo + k]
+                col = cur[0]
                 for r in range(nb):
-                    acc[r] = 0.0
-                for j in range(n_out):
+                    acc[r] = col[r] * c0
+                for j in range(1, n_out):
                     c = mats[mo + j * n_in + k]
                     col = cur[j]
                     for r in range(nb):
                         acc[r] += col[r] * c
             if tall:
-                ko = 0
-                for t in range(s):
-                    ko += ints[t, 1] * ints[t, 2]
                 for r in range(nb):
                     worst = 0.0
                     scale = 0.0
@@ -346,7 +356,8 @@ def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, 
                         worst = max(worst, abs(acc - cur[j, r]))
                         scale = max(scale, abs(cur[j, r]))
                     if not (worst <= rtol * (1.0 + scale)):
-                        flag[r] |= 2
+                        bad_tall[r] = 1.0
+            ko += n_out * n_in
             cur, nxt = nxt, cur
         n_x = ints[n_steps - 1, 2]
         for r in range(nb):
@@ -355,9 +366,14 @@ def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, 
                 v = cur[k, r]
                 out[i0 + r, k] = v
                 finite = finite & (abs(v) < np.inf)
+            code = STATUS_OK
+            if bad_image[r] > 0.0:
+                code |= STATUS_IMAGE
+            if bad_tall[r] > 0.0:
+                code |= STATUS_INCONSISTENT
             if not finite:
-                flag[r] |= 4
-            status[i0 + r] = flag[r]
+                code |= STATUS_OVERFLOW
+            status[i0 + r] = code
 
 
 def evaluate_numba(plan: InversePlan, y: NDArray[np.float64]) -> NDArray[np.float64]:
