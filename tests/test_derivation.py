@@ -143,3 +143,14 @@ def test_printer_literals():
     assert latex(sp.Float(1.5e-12)) == r"1.5 \cdot 10^{-12}"
     assert latex(sp.Float(0.123456789), float_digits=3) == "0.123"
     assert escape_text("e^z_1 & 50% {x}") == r"e\textasciicircum{}z\_1 \& 50\% \{x\}"
+
+
+def test_every_invertible_activation_derivation_compiles(tmp_path):
+    from strategies import INVERTIBLE_NAMES
+
+    for name in INVERTIBLE_NAMES:
+        unit = sr.analytic_inverse(sr.Sequential([sr.Dense([[0.8]], [0.1], name)])).derivation
+        two = sr.analytic_inverse(sr.Sequential([sr.Dense(np.eye(2) * 0.8, [0.1, 0.2], name)])).derivation
+        assert unit.symbolic_steps[-1].eq.lhs == sp.Symbol("x", real=True)
+        for label, d in (("unit", unit), ("two", two)):
+            _compile(d.save(tmp_path / f"{name}_{label}.tex"))
