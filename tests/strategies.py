@@ -30,8 +30,13 @@ import symrecon as sr
 from symrecon import activations
 
 __all__ = [
-    "INVERTIBLE_NAMES", "NON_INVERTIBLE_NAMES", "invertible_activations", "well_conditioned_kernels",
-    "invertible_networks", "wide_first_networks", "inputs_for",
+    "INVERTIBLE_NAMES",
+    "NON_INVERTIBLE_NAMES",
+    "inputs_for",
+    "invertible_activations",
+    "invertible_networks",
+    "well_conditioned_kernels",
+    "wide_first_networks",
 ]
 
 #: registry names whose default activation is strictly monotone (has an inverse)

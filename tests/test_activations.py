@@ -7,12 +7,12 @@ import pytest
 import sympy as sp
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import INVERTIBLE_NAMES, NON_INVERTIBLE_NAMES
 
 import symrecon as sr
 from symrecon import activations
 from symrecon.activations import Y, Z
 from symrecon.errors import InvalidValueError, NotInvertibleError
-from strategies import INVERTIBLE_NAMES, NON_INVERTIBLE_NAMES
 
 ALL = [activations.get(n) for n in activations.names()] + [
     activations.get("leaky_relu", negative_slope=0.05), activations.get("elu", alpha=2.5),

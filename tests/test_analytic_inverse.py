@@ -6,14 +6,24 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import (
+    INVERTIBLE_NAMES,
+    inputs_for,
+    invertible_networks,
+    wide_first_networks,
+)
 
 import symrecon as sr
 from symrecon import activations
-from symrecon.errors import InfeasibleTargetError, InvalidValueError, NotInvertibleError, ShapeError
+from symrecon.errors import (
+    InfeasibleTargetError,
+    InvalidValueError,
+    NotInvertibleError,
+    ShapeError,
+)
 from symrecon.solvers.analytic import cached_inverse
 from symrecon.symbolic.inverse import NUMBA_MIN_ROWS
 from symrecon.symbolic.numeric import evaluate_numba, evaluate_numpy
-from strategies import INVERTIBLE_NAMES, inputs_for, invertible_networks, wide_first_networks
 
 
 def _close(a, b, rel=1e-9):

@@ -7,10 +7,10 @@ import pytest
 import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import inputs_for, invertible_networks
 
 import symrecon as sr
 from symrecon.errors import InvalidValueError, UnsupportedLayerError
-from strategies import inputs_for, invertible_networks
 
 
 def _evaluate(graph, expr, x):

@@ -24,7 +24,7 @@ __all__ = ["AnalyticSolver", "cached_inverse"]
 
 # Models are immutable (read-only weights), so an inverse built once stays
 # valid for the model's lifetime; weak keys let the model be collected.
-_CACHE: "weakref.WeakKeyDictionary[object, AnalyticInverse]" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[object, AnalyticInverse] = weakref.WeakKeyDictionary()
 
 
 def cached_inverse(model) -> AnalyticInverse:

@@ -24,17 +24,24 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import sympy as sp
 
 from .. import activations as _act
-from .latex import Activated, PseudoInverse, escape_text, latex, named_matrix, named_symbol
+from .latex import (
+    Activated,
+    PseudoInverse,
+    escape_text,
+    latex,
+    named_matrix,
+    named_symbol,
+)
 
-__all__ = ["Step", "Derivation", "derive", "STAGES", "MAX_EXPLICIT_WIDTH"]
+__all__ = ["MAX_EXPLICIT_WIDTH", "STAGES", "Derivation", "Step", "derive"]
 
 #: stage -> heading used in the LaTeX and text forms
 STAGES: dict[str, str] = {

@@ -38,7 +38,7 @@ from ..errors import InvalidValueError, UnsupportedLayerError
 from ..models import Dense, Sequential
 from .latex import Activated, activation_latex, latex, named_matrix, named_symbol
 
-__all__ = ["ForwardGraph", "LayerGraph", "forward_graph", "MAX_EXPLICIT_WIDTH", "input_symbols", "substitute"]
+__all__ = ["MAX_EXPLICIT_WIDTH", "ForwardGraph", "LayerGraph", "forward_graph", "input_symbols", "substitute"]
 
 #: a layer wider than this (inputs or outputs) is typeset in matrix form
 MAX_EXPLICIT_WIDTH = 4
@@ -204,7 +204,6 @@ class ForwardGraph:
         self.numeric = numeric
         self.inputs = input_symbols(model.n_in)
         layers = []
-        n_layers = len(model.layers)
         prev = sp.Matrix([list(self.inputs)]) if numeric else _row_symbol("a", 0, model.n_in)
         for i, layer in enumerate(model.layers):
             l = i + 1

@@ -28,8 +28,8 @@ Matrix([[2.0 - 2.0*log(-1 + 1/y_0)]])
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
-from typing import Callable
 
 import numpy as np
 import sympy as sp
@@ -40,9 +40,15 @@ from ..errors import NotInvertibleError
 from ..models import Dense, Sequential, as_batch
 from ..result import AffineSet
 from .graph import substitute
-from .numeric import InversePlan, LayerPlan, evaluate_numba, evaluate_numpy, lambdify_matrix
+from .numeric import (
+    InversePlan,
+    LayerPlan,
+    evaluate_numba,
+    evaluate_numpy,
+    lambdify_matrix,
+)
 
-__all__ = ["AnalyticInverse", "analytic_inverse", "DEFAULT_CONSISTENCY_RTOL", "NUMBA_MIN_ROWS"]
+__all__ = ["DEFAULT_CONSISTENCY_RTOL", "NUMBA_MIN_ROWS", "AnalyticInverse", "analytic_inverse"]
 
 #: a tall layer accepts a target when the least-squares residual is within this (relative)
 DEFAULT_CONSISTENCY_RTOL = 1e-8
@@ -78,7 +84,7 @@ def _plan_square(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray,
 
 
 def _plan_tall(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
-    rank, u, s, vt = _svd_rank(layer.kernel)
+    rank, _, _, _ = _svd_rank(layer.kernel)
     if rank < layer.n_in:
         raise _not_invertible(layer, index, "rank",
                               f"maps {layer.n_in} inputs to {layer.n_out} outputs with a kernel of rank "
@@ -92,7 +98,7 @@ def _plan_wide(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, N
                               f"maps {layer.n_in} inputs to {layer.n_out} outputs: its preimage of a point "
                               f"is an affine set, and only the first layer may be wide for a closed form "
                               f"(the layers before it would have to be inverted on a whole set)")
-    rank, u, s, vt = _svd_rank(layer.kernel)
+    rank, u, _, _ = _svd_rank(layer.kernel)
     if rank < layer.n_out:
         raise _not_invertible(layer, index, "rank",
                               f"maps {layer.n_in} inputs to {layer.n_out} outputs with a kernel of rank "

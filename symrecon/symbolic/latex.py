@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import re
+from typing import ClassVar
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -31,8 +32,14 @@ from sympy.printing.latex import LatexPrinter
 from ..activations import Activation
 
 __all__ = [
-    "SymreconLatexPrinter", "latex", "named_symbol", "named_matrix", "Activated", "PseudoInverse",
-    "escape_text", "ACTIVATION_LATEX",
+    "ACTIVATION_LATEX",
+    "Activated",
+    "PseudoInverse",
+    "SymreconLatexPrinter",
+    "escape_text",
+    "latex",
+    "named_matrix",
+    "named_symbol",
 ]
 
 #: SymPy object -> its LaTeX name (filled by named_symbol / named_matrix)
@@ -78,7 +85,7 @@ class Activated(sp.MatrixExpr):
     arg : sympy.MatrixExpr
     """
 
-    _registry: dict[tuple[str, float], Activation] = {}
+    _registry: ClassVar[dict[tuple[str, float], Activation]] = {}
 
     def __new__(cls, activation, arg, *rest):
         # Called as Activated(activation, arg) by us, and as
@@ -142,7 +149,7 @@ class SymreconLatexPrinter(LatexPrinter):
     """
 
     printmethod = "_symrecon_latex"
-    _default_settings = {**LatexPrinter._default_settings, "float_digits": 6}
+    _default_settings: ClassVar[dict] = {**LatexPrinter._default_settings, "float_digits": 6}
 
     def _print_Symbol(self, expr, style="plain"):
         name = _LATEX_NAMES.get(expr)

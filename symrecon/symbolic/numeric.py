@@ -36,20 +36,28 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 import sympy as sp
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from ..activations import Activation, KernelCode
+from ..activations import Activation
 from ..errors import InfeasibleTargetError
 
 __all__ = [
-    "LayerPlan", "InversePlan", "evaluate_numpy", "evaluate_numba", "lambdify_matrix",
-    "STATUS_OK", "STATUS_IMAGE", "STATUS_INCONSISTENT", "STATUS_OVERFLOW", "BLOCK",
+    "BLOCK",
+    "STATUS_IMAGE",
+    "STATUS_INCONSISTENT",
+    "STATUS_OK",
+    "STATUS_OVERFLOW",
+    "InversePlan",
+    "LayerPlan",
+    "evaluate_numba",
+    "evaluate_numpy",
+    "lambdify_matrix",
 ]
 
 #: per-target status bits written by the kernel
