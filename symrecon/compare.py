@@ -150,15 +150,17 @@ class Comparison:
         return comparison_html(self)
 
 
-def compare(model, y: ArrayLike, methods: Sequence[str] = ("analytic", "gd", "scipy"), **options) -> Comparison:
+def compare(model, y: ArrayLike, methods: Sequence = ("analytic", "gd", "scipy"), **options) -> Comparison:
     """Run several methods on the same targets and tabulate them.
 
     Parameters
     ----------
     model : Sequential or Dense
     y : array_like, shape (n_out,) or (N, n_out)
-    methods : sequence of str
-        Registered method names.  A method that cannot run on this model
+    methods : sequence of str or AbstractSolver
+        Registered method names or solver instances (e.g.
+        ``GradientDescent(learning_rate=0.4)``; the row is named after the
+        solver's ``name``).  A method that cannot run on this model
         (no closed form, a capability it lacks) gets a row saying why
         instead of failing the comparison.
     **options
@@ -197,14 +199,22 @@ def compare(model, y: ArrayLike, methods: Sequence[str] = ("analytic", "gd", "sc
     except NotInvertibleError:
         reference = None
 
+    from .solvers import SOLVERS, AbstractSolver
+
     rows = []
-    for name in methods:
+    for method in methods:
+        if isinstance(method, AbstractSolver):
+            name = method.name
+        elif isinstance(method, str):
+            name = method
+        else:
+            raise TypeError(f"compare() methods must be registered names or solver instances; got {method!r}")
         opts = dict(options)
-        if name == "analytic":
+        if name in SOLVERS and SOLVERS[name].exact:
             opts.pop("x0", None)  # a closed form takes no starting point
             opts.pop("max_iter", None)
         try:
-            res = reconstruct(model, y, method=name, **opts)
+            res = reconstruct(model, y, method=method, **opts)
         except (NotInvertibleError, CapabilityError) as exc:
             rows.append(ComparisonRow(name, None, str(exc), math.nan, math.nan, math.nan, math.nan, 0, math.nan))
             continue

@@ -97,3 +97,13 @@ def test_to_latex_compiles_with_pdflatex(tmp_path, comparison):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert (tmp_path / "cmp.pdf").stat().st_size > 0
+
+
+def test_solver_instances_as_methods():
+    from symrecon.solvers.gd import GradientDescent
+
+    m = sr.Sequential([sr.Dense([[0.4]], [-25.0])])
+    gd = GradientDescent(learning_rate=0.4, optimizer="constant")
+    cmp = sr.compare(m, [100.0], methods=("analytic", gd), x0=[1.0], max_iter=200)
+    assert [r.method for r in cmp.rows] == ["analytic", "gd"]
+    assert cmp["gd"].digits >= 9
