@@ -69,6 +69,8 @@ STATUS_OVERFLOW = 4       # the reconstructed x is not finite in float64
 #: targets per block of the numba kernel (a block's working set stays in L1/L2)
 BLOCK = 256
 
+_LN2 = math.log(2.0)
+
 
 @dataclass(frozen=True)
 class LayerPlan:
@@ -246,21 +248,14 @@ def _raise_overflow(plan: InversePlan, row: int, n_rows: int):
 # numba kernel
 
 
-@njit(cache=True, inline="always")
-def _log1p(w):
-    # Accurate log1p from one log (Goldberg's trick); math.log1p is a slower libm call.
-    u = 1.0 + w
-    d = u - 1.0
-    return w if d == 0.0 else math.log(u) * (w / d)
-
-
 @njit(cache=True, fastmath={"contract"})
-def _undo_unit(code, param, lo, hi, lo_closed, hi_closed, bias, col, bad, nb):
+def _undo_unit(code, param, lo, hi, lo_closed, hi_closed, bias, col, bad, arg, ratio, nb):
     """One unit of a block, in place: check the image, then ``col = f^{-1}(col) - bias``.
 
     ``bad[r]`` becomes 1.0 where the value is outside the image (NaN included:
     every comparison with NaN is false).  Branch-free selects so the loops
-    vectorise; the formulas are the stable ones of the registry.
+    vectorise; the formulas are the stable ones of the registry.  ``arg`` and
+    ``ratio`` are scratch buffers of the block.
     """
     if lo_closed or hi_closed:  # no invertible activation has a closed end today; kept general
         for r in range(nb):
@@ -274,14 +269,27 @@ def _undo_unit(code, param, lo, hi, lo_closed, hi_closed, bias, col, bad, nb):
     if code == 0:  # KernelCode.LINEAR
         for r in range(nb):
             col[r] = col[r] - bias
-    elif code == 2:  # TANH: artanh(v) = log1p(2v / (1 - v)) / 2
+    elif code == 2:  # TANH: artanh(v) = log1p(w) / 2 with w = 2v / (1 - v)
+        # log1p(w) = log(u) * w / (u - 1), u = 1 + w (exact when u == 1: then w).
+        # Three loops so the divisions vectorise and only the log is a scalar call.
         for r in range(nb):
             v = col[r]
-            col[r] = 0.5 * _log1p(2.0 * v / (1.0 - v)) - bias
+            w = 2.0 * v / (1.0 - v)
+            u = 1.0 + w
+            d = u - 1.0
+            tiny = d == 0.0
+            arg[r] = 2.0 if tiny else u
+            ratio[r] = w / _LN2 if tiny else w / d  # log(2) * w / log(2) = w
+        for r in range(nb):
+            arg[r] = math.log(arg[r])
+        for r in range(nb):
+            col[r] = 0.5 * arg[r] * ratio[r] - bias
     elif code == 1:  # SIGMOID: logit(v) = log(v / (1 - v)); 1 - v is exact near 1
         for r in range(nb):
             v = col[r]
-            col[r] = math.log(v / (1.0 - v)) - bias
+            arg[r] = v / (1.0 - v)
+        for r in range(nb):
+            col[r] = math.log(arg[r]) - bias
     elif code == 4:  # LEAKY_RELU (positive slope)
         for r in range(nb):
             v = col[r]
@@ -331,6 +339,8 @@ def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, 
         nxt = np.empty((width, BLOCK))
         bad_image = np.zeros(BLOCK)
         bad_tall = np.zeros(BLOCK)
+        arg = np.empty(BLOCK)
+        ratio = np.empty(BLOCK)
         for r in range(nb):
             for j in range(m):
                 cur[j, r] = y[i0 + r, j]
@@ -340,7 +350,7 @@ def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, 
             mo, bo = offsets[s, 0], offsets[s, 1]
             for j in range(n_out):
                 _undo_unit(code, floats[s, 0], floats[s, 1], floats[s, 2], floats[s, 3] > 0.0,
-                           floats[s, 4] > 0.0, biases[bo + j], cur[j], bad_image, nb)
+                           floats[s, 4] > 0.0, biases[bo + j], cur[j], bad_image, arg, ratio, nb)
             # a_prev[k, r] = sum_j u[j, r] * back[j, k]
             for k in range(n_in):
                 acc = nxt[k]
