@@ -131,6 +131,7 @@ def test_wide_first_layer_every_affine_point_reproduces_y(model, data):
     t = np.asarray(data.draw(st.lists(st.floats(-3, 3), min_size=2 * k, max_size=2 * k))).reshape(2, k)
     _close(model(aff.sample(t)), y, rel=1e-9)
     _close(model(aff.point), y, rel=1e-9)
+    _close(evaluate_numba(inv.plan, y), evaluate_numpy(inv.plan, y), rel=1e-12)  # kernel twin, wide case
 
 
 @given(wide_first_networks(max_depth=1), st.data())
@@ -367,6 +368,11 @@ def test_reconstruct_analytic_refuses_what_it_does_not_support():
         sr.reconstruct(model, [0.5], method="analytic", x0=[0.0])
     with pytest.raises(TypeError, match="unknown option"):
         sr.reconstruct(model, [0.5], method="analytic", learning_rate=0.1)
+
+
+def test_consistency_tolerance_is_validated():
+    with pytest.raises(InvalidValueError, match="consistency_rtol"):
+        sr.analytic_inverse(_sigmoid_unit(), consistency_rtol=-1.0)
 
 
 def test_solver_caches_the_inverse_per_model():

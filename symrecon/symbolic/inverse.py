@@ -36,7 +36,7 @@ import sympy as sp
 from numpy.typing import ArrayLike, NDArray
 
 from .. import activations as _act
-from ..errors import NotInvertibleError
+from ..errors import InvalidValueError, NotInvertibleError
 from ..models import Dense, Sequential, as_batch
 from ..result import AffineSet
 from .graph import substitute
@@ -346,6 +346,8 @@ def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTO
         model = Sequential([model])
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a symrecon Sequential or Dense; got {type(model).__name__}")
+    if not (isinstance(consistency_rtol, (int, float)) and 0 < consistency_rtol < 1):
+        raise InvalidValueError(f"consistency_rtol must be a number in (0, 1); got {consistency_rtol!r}")
     n = len(model.layers)
     plans: list[LayerPlan] = []
     null_basis = np.zeros((model.n_in, 0))
