@@ -44,7 +44,7 @@ import sympy as sp
 from numba import njit, prange
 from numpy.typing import NDArray
 
-from ..activations import Activation
+from ..activations import SELU_ALPHA, SELU_SCALE, Activation
 from ..errors import InfeasibleTargetError
 
 __all__ = [
@@ -300,8 +300,8 @@ def _undo_unit(code, param, lo, hi, lo_closed, hi_closed, bias, col, bad, arg, r
             col[r] = (v if v > 0.0 else math.log1p(v / param)) - bias
     elif code == 6:  # SELU
         for r in range(nb):
-            v = col[r] / 1.0507009873554805
-            col[r] = (v if v > 0.0 else math.log1p(v / 1.6732632423543772)) - bias
+            v = col[r] / SELU_SCALE
+            col[r] = (v if v > 0.0 else math.log1p(v / SELU_ALPHA)) - bias
     elif code == 7:  # SOFTPLUS: y + log(-expm1(-y)) never overflows
         for r in range(nb):
             v = col[r]
@@ -316,8 +316,8 @@ def _undo_unit(code, param, lo, hi, lo_closed, hi_closed, bias, col, bad, arg, r
 
 
 # "contract" lets LLVM fuse multiply-adds; no reassociation, which would
-# undo the exact (1 + w) - 1 of _log1p, and no nnan/ninf, which would drop
-# the image and overflow checks.
+# undo the exact (1 + w) - 1 of the artanh, and no nnan/ninf, which would
+# drop the image and overflow checks.
 @njit(cache=True, parallel=True, fastmath={"contract"})
 def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, status):
     """Fused backward pass over all layers for every target (row of ``y``).
