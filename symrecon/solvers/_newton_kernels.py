@@ -54,7 +54,7 @@ PROGRESS_RTOL = 1e-6
 
 
 #: targets processed side by side by one thread (the innermost, contiguous array axis)
-LANES = 8
+LANES = 16
 
 
 @njit(cache=True, fastmath=FASTMATH)
