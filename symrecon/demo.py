@@ -127,7 +127,9 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     res_g = sr.reconstruct(model, [Y0], method=gd, x0=[X_START], max_iter=N_ITER)
     cmp = sr.compare(model, [Y0], methods=("analytic", gd), x0=[X_START], max_iter=N_ITER)
     say(str(cmp))
-    say(f"\nanalytic x0 = (y0 - b) / W = {res_a.x[0]:.10g}; gradient descent x0 = {res_g.x[0]:.10g}")
+    say(f"\nanalytic x0 = {res_a.x[0]:.10g}  (the closed form (y0 - b) / W)")
+    say(f"gd x0 = {res_g.x[0]:.10g}  (gradient descent, {res_g.n_iter} iterations; agreement "
+        f"{abs(res_g.x[0] - res_a.x[0]) / abs(res_a.x[0]):.1e} relative)")
 
     inv = sr.analytic_inverse(model)
     files = {"linear_tex": inv.derivation.save(out / "linear_derivation.tex")}
