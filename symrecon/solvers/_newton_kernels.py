@@ -19,7 +19,10 @@ Per target, one iteration is:
    decreases (then ``mu`` shrinks, reaching 0: pure Gauss–Newton, quadratic
    convergence), otherwise grow ``mu`` and retry.
 
-Status codes (no exception is ever raised inside the ``prange`` loop):
+Batches run as chunks of targets on numba's thread count (``nogil`` kernels
+called from a thread pool, see :func:`lm_batch` for why not ``prange``); within
+a chunk, ``LANES`` targets advance side by side.  Status codes (no exception
+is ever raised inside a kernel):
 converged (max-norm residual <= tol), max_iter, stalled (no decreasing step
 exists or progress stopped at a non-zero residual: a local minimum, i.e. the
 target is probably unreachable) and diverged (non-finite values).
@@ -116,7 +119,7 @@ def _forward_jac_lanes(sizes, w, wk, w_off, b, b_off, codes, params, x, cur, nxt
             jac[j, q] = tc[j, q]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _lm_chunk(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, upper, has_bounds, tol, max_iter,
               first, stop, xs, status, iters, hist, record):
     """Levenberg–Marquardt for targets ``first:stop``, ``LANES`` at a time.
@@ -359,10 +362,9 @@ def _lm_chunk(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, uppe
                 busy = True
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def lm_batch(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, upper, has_bounds, tol, max_iter,
              chunk, xs, status, iters, hist):
-    """Levenberg–Marquardt over a batch; ``prange`` over chunks of ``chunk`` targets.
+    """Levenberg–Marquardt over a batch: chunks of ``chunk`` targets run on numba's thread count.
 
     Parameters
     ----------
@@ -372,13 +374,25 @@ def lm_batch(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, upper
     xs : (N, n_in) output; status : (N,) int8 output.
     iters : (N,) int64, in: iterations already spent (counted towards ``max_iter``); out: total.
     hist : (H, n_in); ``x`` per iteration, recorded only when N == 1 and H > max_iter.
+
+    Notes
+    -----
+    Parallel over the batch like the other kernels, but by threads calling the
+    ``nogil`` chunk kernel rather than a ``prange`` loop: inside a
+    ``parallel=True`` function numba compiles the (large) chunk kernel again
+    with its parallel passes, which measured 25 s of extra compilation on the
+    2-core benchmark machine for no run-time gain (each chunk is sequential).
+    Chunks write disjoint rows, so no synchronisation is needed.
     """
     n = ys.shape[0]
     record = n == 1 and hist.shape[0] > max_iter
-    n_chunks = (n + chunk - 1) // chunk
-    for c in numba.prange(n_chunks):
+    starts = range(0, n, chunk)
+
+    def run(start):
         _lm_chunk(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, upper, has_bounds, tol, max_iter,
-                  c * chunk, min(n, (c + 1) * chunk), xs, status, iters, hist, record)
+                  start, min(n, start + chunk), xs, status, iters, hist, record)
+
+    _run_chunks(run, starts)
 
 
 # ---------------------------------------------------------------------------
@@ -431,7 +445,7 @@ def _forward_store_lanes(sizes, w, wk, w_off, b, b_off, codes, params, x, acts, 
     return off_in
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
 def _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, first, stop, xs, status,
               iters, hist, record):
     """Structured Gauss–Newton for targets ``first:stop``, ``LANES`` at a time.
@@ -561,27 +575,47 @@ def _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, 
                 busy = True
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def gn_square_batch(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, chunk, xs, status,
                     iters, hist):
-    """Structured Gauss–Newton (phase 1) for square chains, ``prange`` over chunks of targets.
+    """Structured Gauss–Newton (phase 1) for square chains, chunks of targets on numba's thread count.
 
     Parameters
     ----------
     winv : flat float64
         ``W_l^{-1}`` of every layer, row-major, at the same offsets as ``w``.
     x0s, ys : (N, n) starting points and targets.
-    chunk : int, targets per parallel work item.
+    chunk : int, targets per work item.
     xs, status, iters : outputs; ``status`` is 0 where the target still needs
         the damped solver (its ``xs`` row is where to restart).
     hist : (H, n); ``x`` per iteration when N == 1 and H > max_iter.
+
+    Notes
+    -----
+    Threads over ``nogil`` chunks, for the compile-time reason given in :func:`lm_batch`.
     """
     n = ys.shape[0]
     record = n == 1 and hist.shape[0] > max_iter
-    n_chunks = (n + chunk - 1) // chunk
-    for c in numba.prange(n_chunks):
-        _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, c * chunk,
-                  min(n, (c + 1) * chunk), xs, status, iters, hist, record)
+    starts = range(0, n, chunk)
+
+    def run(start):
+        _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, max_iter, start,
+                  min(n, start + chunk), xs, status, iters, hist, record)
+
+    _run_chunks(run, starts)
+
+
+def _run_chunks(run, starts) -> None:
+    """Call ``run(start)`` for every chunk on ``numba.get_num_threads()`` threads (chunks write disjoint rows)."""
+    workers = min(numba.get_num_threads(), len(starts))
+    if workers <= 1:
+        for start in starts:
+            run(start)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(run, starts):
+            pass
 
 
 def gn_square_reference(pm: PackedModel, winv_layers, x0s, ys, tol=1e-9, max_iter=100):
