@@ -252,7 +252,7 @@ _IMPORT_ONLY = textwrap.dedent("""
     sys.path.insert(0, {root!r})
     import symrecon
     from symrecon.solvers import _newton_kernels as nk, _gd_kernels as gk, _kernels as k
-    n = sum(len(f.signatures) for f in (nk.lm_batch, nk.gn_square_batch, gk.gd_batch, k.forward_batch))
+    n = sum(len(f.signatures) for f in (nk._lm_chunk, nk._gn_chunk, gk.gd_batch, k.forward_batch, k.act_vec))
     print(json.dumps({{"signatures_after_import": n}}))
 """)
 
