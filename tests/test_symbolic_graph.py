@@ -14,10 +14,11 @@ from symrecon.errors import InvalidValueError, UnsupportedLayerError
 
 
 def _evaluate(graph, expr, x):
-    fn = sp.lambdify(list(graph.inputs), list(expr), modules=["scipy", "numpy"])
-    with np.errstate(all="ignore"):
-        cols = fn(*(x[:, i] for i in range(x.shape[1])))
-    return np.column_stack([np.broadcast_to(np.asarray(c, dtype=float), (x.shape[0],)) for c in cols])
+    # Row by row through mpmath: its printer writes Piecewise as Python's conditional
+    # expression, which also works when SymPy has folded a condition to a constant
+    # (numpy's select() refuses a plain bool condition).
+    fn = sp.lambdify(list(graph.inputs), list(expr), modules="mpmath")
+    return np.array([[float(v) for v in fn(*(float(t) for t in row))] for row in x])
 
 
 def _layer_values(model, x):
