@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import weakref
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -23,9 +24,15 @@ from .solvers import SOLVERS, AbstractSolver, Problem, get_solver
 __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 
 
+#: one wrapper per bare Dense, so per-model caches (e.g. the analytic solver's) hit on repeated calls
+_WRAPPED_DENSE: "weakref.WeakKeyDictionary[Dense, Sequential]" = weakref.WeakKeyDictionary()
+
+
 def _as_model(model) -> Sequential:
     if isinstance(model, Dense):
-        return Sequential([model])
+        if model not in _WRAPPED_DENSE:
+            _WRAPPED_DENSE[model] = Sequential([model], name=model.name)
+        return _WRAPPED_DENSE[model]
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a symrecon Sequential or Dense; got {type(model).__name__}")
     if not model.is_dense:
