@@ -23,18 +23,14 @@ The write-up's run (W = 0.4, b = -25, y0 = 100, lr = 0.4, from x = 1, 200 iterat
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import ClassVar
-
-import numpy as np
 
 from .._progress import run_chunked
 from ..result import Reconstruction
 from . import register
 from ._base import AbstractSolver, Problem
-from ._common import bound_arrays, iteration_limit, start_points, targets
-from ._kernels import pack
+from ._common import KernelRun
 
 __all__ = ["GradientDescent"]
 
@@ -103,30 +99,18 @@ class GradientDescent(AbstractSolver):
     def solve(self, problem: Problem) -> Reconstruction:
         from ._gd_kernels import OPTIMIZERS, gd_batch
 
-        t0 = time.perf_counter()
-        model = problem.model
-        pm = pack(model)
-        n, n0 = problem.n_targets, model.n_in
-        max_iter = iteration_limit(problem, self.default_max_iter)
-        lower, upper, has_bounds = bound_arrays(problem)
-        x0 = start_points(problem)
-        ys = targets(problem)
+        run = KernelRun(problem, self.default_max_iter)
         lr = self.effective_learning_rate
         opt = OPTIMIZERS[self.optimizer]
-        xs = np.empty((n, n0))
-        status = np.zeros(n, dtype=np.int8)
-        iters = np.zeros(n, dtype=np.int64)
-        hist = np.zeros((max_iter + 1, n0) if problem.single else (0, n0))
 
         def work(start: int, stop: int) -> None:
             sl = slice(start, stop)
-            gd_batch(*pm.args, x0[sl], ys[sl], lower, upper, has_bounds, problem.tol, max_iter, opt, lr,
-                     float(self.beta1), float(self.beta2), float(self.eps), xs[sl], status[sl], iters[sl], hist)
+            gd_batch(*run.pm.args, run.x0[sl], run.ys[sl], run.lower, run.upper, run.has_bounds, problem.tol,
+                     run.max_iter, opt, lr, float(self.beta1), float(self.beta2), float(self.eps), run.xs[sl],
+                     run.status[sl], run.iters[sl], run.hist)
 
-        run_chunked(n, work, progress=problem.progress, chunk=CHUNK, desc="gd")
-        history = hist[: int(iters[0]) + 1].copy() if problem.single else None
-        return Reconstruction.build(
-            model, xs, problem.y, tol=problem.tol, status=status, method=self.name, n_iter=iters,
-            elapsed=time.perf_counter() - t0, single=problem.single, history=history,
-            stats={"optimizer": self.optimizer, "learning_rate": lr, "max_iter": max_iter},
+        run_chunked(problem.n_targets, work, progress=problem.progress, chunk=CHUNK, desc="gd")
+        return run.result(
+            self.name,
+            {"optimizer": self.optimizer, "learning_rate": lr, "max_iter": run.max_iter},
         )

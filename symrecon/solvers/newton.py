@@ -27,7 +27,6 @@ Examples
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -37,8 +36,7 @@ from .._progress import run_chunked
 from ..result import Reconstruction
 from . import register
 from ._base import AbstractSolver, Problem
-from ._common import bound_arrays, iteration_limit, start_points, targets
-from ._kernels import pack
+from ._common import KernelRun
 
 __all__ = ["GaussNewton"]
 
@@ -99,21 +97,11 @@ class GaussNewton(AbstractSolver):
     def solve(self, problem: Problem) -> Reconstruction:
         from ._newton_kernels import gn_square_batch, lm_batch
 
-        t0 = time.perf_counter()
-        model = problem.model
-        pm = pack(model)
-        n, n0 = problem.n_targets, model.n_in
-        max_iter = iteration_limit(problem, self.default_max_iter)
-        lower, upper, has_bounds = bound_arrays(problem)
-        x0 = start_points(problem)
-        ys = targets(problem)
+        run = KernelRun(problem, self.default_max_iter)
+        pm, max_iter, lower, upper, has_bounds = run.pm, run.max_iter, run.lower, run.upper, run.has_bounds
+        x0, ys, xs, status, iters, hist = run.x0, run.ys, run.xs, run.status, run.iters, run.hist
         tol = TOL_MARGIN * problem.tol
-        winv = layer_inverses(model) if (self.structured and not has_bounds) else None
-
-        xs = np.empty((n, n0))
-        status = np.zeros(n, dtype=np.int8)
-        iters = np.zeros(n, dtype=np.int64)
-        hist = np.zeros((max_iter + 1, n0) if problem.single else (0, n0))
+        winv = layer_inverses(problem.model) if (self.structured and not has_bounds) else None
         n_damped = 0
 
         def work(start: int, stop: int) -> None:
@@ -135,10 +123,8 @@ class GaussNewton(AbstractSolver):
                          LANE_CHUNK, x_r, s_r, i_r, hist)
                 xs[rest], status[rest], iters[rest] = x_r, s_r, i_r
 
-        run_chunked(n, work, progress=problem.progress, chunk=CHUNK, desc="newton")
-        history = hist[: int(iters[0]) + 1].copy() if problem.single else None
-        return Reconstruction.build(
-            model, xs, problem.y, tol=problem.tol, status=status, method=self.name, n_iter=iters,
-            elapsed=time.perf_counter() - t0, single=problem.single, history=history,
-            stats={"structured": winv is not None, "n_damped": int(n_damped), "max_iter": max_iter},
+        run_chunked(problem.n_targets, work, progress=problem.progress, chunk=CHUNK, desc="newton")
+        return run.result(
+            self.name,
+            {"structured": winv is not None, "n_damped": int(n_damped), "max_iter": max_iter},
         )
