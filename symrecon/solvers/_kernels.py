@@ -269,6 +269,21 @@ def act_and_deriv_reference(z: NDArray[np.float64], code: int, param: float):
 # One-target primitives (called inside the prange loops of the solvers).
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def affine(a, a_off, wk, w_off, b, b_off, n_i, n_o, z):
+    """``z[:n_o] = b + a[a_off:a_off + n_i] @ W`` for a packed (n_in, n_out) kernel.
+
+    Row by row of the kernel, so the inner loop is contiguous multiply-adds.
+    """
+    for j in range(n_o):
+        z[j] = b[b_off + j]
+    for i in range(n_i):
+        ai = a[a_off + i]
+        row = w_off + i * n_o
+        for j in range(n_o):
+            z[j] += ai * wk[row + j]
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def forward_one(sizes, w, wk, w_off, b, b_off, codes, params, x, buf_a, buf_b, out):
     """Forward pass of one input ``x`` (n_in,) into ``out`` (n_out,).
@@ -288,14 +303,7 @@ def forward_one(sizes, w, wk, w_off, b, b_off, codes, params, x, buf_a, buf_b, o
         n_o = sizes[layer + 1]
         wo = w_off[layer]
         bo = b_off[layer]
-        # z = b + sum_i a_i W[i, :], row by row of the (n_in, n_out) kernel: contiguous multiply-adds
-        for j in range(n_o):
-            zs[j] = b[bo + j]
-        for i in range(n_i):
-            ai = cur[i]
-            row = wo + i * n_o
-            for j in range(n_o):
-                zs[j] += ai * wk[row + j]
+        affine(cur, 0, wk, wo, b, bo, n_i, n_o, zs)
         act_vec(zs, nxt, ds, n_o, codes[layer], params[layer])
         cur, nxt = nxt, cur
     for j in range(sizes[n_layers]):
@@ -327,14 +335,7 @@ def forward_jac_one(sizes, w, wk, w_off, b, b_off, codes, params, x, buf_a, buf_
         n_o = sizes[layer + 1]
         wo = w_off[layer]
         bo = b_off[layer]
-        # z = b + sum_i a_i W[i, :], row by row of the (n_in, n_out) kernel: contiguous multiply-adds
-        for j in range(n_o):
-            zs[j] = b[bo + j]
-        for i in range(n_i):
-            ai = cur[i]
-            row = wo + i * n_o
-            for j in range(n_o):
-                zs[j] += ai * wk[row + j]
+        affine(cur, 0, wk, wo, b, bo, n_i, n_o, zs)
         act_vec(zs, nxt, ds, n_o, codes[layer], params[layer])
         for j in range(n_o):
             d = ds[j]
@@ -381,14 +382,7 @@ def gradient_one(sizes, w, wk, w_off, b, b_off, codes, params, x, y, acts, deriv
         n_o = sizes[layer + 1]
         wo = w_off[layer]
         bo = b_off[layer]
-        # z = b + sum_i a_i W[i, :], row by row of the (n_in, n_out) kernel: contiguous multiply-adds
-        for j in range(n_o):
-            delta_a[j] = b[bo + j]
-        for i in range(n_i):
-            ai = acts[off_in + i]
-            row = wo + i * n_o
-            for j in range(n_o):
-                delta_a[j] += ai * wk[row + j]
+        affine(acts, off_in, wk, wo, b, bo, n_i, n_o, delta_a)
         act_vec(delta_a, acts[off_out:], derivs[off_out:], n_o, codes[layer], params[layer])
         off_in = off_out
         off_out += n_o

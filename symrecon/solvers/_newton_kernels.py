@@ -60,6 +60,43 @@ PROGRESS_RTOL = 1e-6
 LANES = 16
 
 
+@njit(cache=True, inline="always")
+def _load_lane(l, next_t, stop, target, fresh, x_new, x0s):
+    """Give lane ``l`` the next target's starting point (or leave it idle); returns the new ``next_t``."""
+    target[l] = -1
+    if next_t < stop:
+        target[l] = next_t
+        fresh[l] = True
+        for k in range(x0s.shape[1]):
+            x_new[k, l] = x0s[next_t, k]
+        next_t += 1
+    return next_t
+
+
+@njit(cache=True, inline="always")
+def _retire_lane(l, st, x, xs, status, iters, it, target):
+    """Write lane ``l``'s answer, status code and iteration count for its target."""
+    t = target[l]
+    for k in range(x.shape[0]):
+        xs[t, k] = x[k, l]
+    status[t] = st
+    iters[t] = it[l]
+
+
+@njit(cache=True, inline="always")
+def _lane_residual(out, off, ys, t, l):
+    """``(||r||^2, max |r_j|)`` of lane ``l`` with ``r_j = out[off + j, l] - ys[t, j]`` (NaN-propagating max)."""
+    c = 0.0
+    r_max = 0.0
+    for j in range(ys.shape[1]):
+        rj = out[off + j, l] - ys[t, j]
+        c += rj * rj
+        a = abs(rj)
+        if a > r_max or a != a:
+            r_max = a
+    return c, r_max
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _forward_jac_lanes(sizes, w, wk, w_off, b, b_off, codes, params, x, cur, nxt, zbuf, dbuf, tc, tn, out, jac):
     """Outputs and Jacobians of ``LANES`` inputs at once (structure of arrays).
@@ -170,12 +207,7 @@ def _lm_chunk(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, uppe
 
     next_t = first
     for l in range(L):
-        if next_t < stop:
-            target[l] = next_t
-            fresh[l] = True
-            for k in range(n0):
-                x_new[k, l] = x0s[next_t, k]
-            next_t += 1
+        next_t = _load_lane(l, next_t, stop, target, fresh, x_new, x0s)
     busy = True
     while busy:
         # ---- A. a damped Gauss-Newton step for every busy, non-fresh lane
@@ -292,14 +324,7 @@ def _lm_chunk(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, uppe
             t = target[l]
             if t < 0:
                 continue
-            c_new = 0.0
-            r_max = 0.0
-            for j in range(m):
-                rj = out[j, l] - ys[t, j]
-                c_new += rj * rj
-                a = abs(rj)
-                if a > r_max or a != a:
-                    r_max = a
+            c_new, r_max = _lane_residual(out, 0, ys, t, l)
             take = fresh[l] or (solved[l] and c_new < cost[l])
             if take:
                 if not fresh[l]:
@@ -347,17 +372,8 @@ def _lm_chunk(sizes, w, wk, w_off, b, b_off, codes, params, x0s, ys, lower, uppe
                         or not (scale[l] > 0.0):
                     st = STATUS_STALLED
             if st != 0:
-                for k in range(n0):
-                    xs[t, k] = x[k, l]
-                status[t] = st
-                iters[t] = it[l]
-                target[l] = -1
-                if next_t < stop:
-                    target[l] = next_t
-                    fresh[l] = True
-                    for k in range(n0):
-                        x_new[k, l] = x0s[next_t, k]
-                    next_t += 1
+                _retire_lane(l, st, x, xs, status, iters, it, target)
+                next_t = _load_lane(l, next_t, stop, target, fresh, x_new, x0s)
             if target[l] >= 0:
                 busy = True
 
@@ -474,12 +490,7 @@ def _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, 
 
     next_t = first
     for l in range(L):
-        if next_t < stop:
-            target[l] = next_t
-            fresh[l] = True
-            for k in range(n0):
-                x_new[k, l] = x0s[next_t, k]
-            next_t += 1
+        next_t = _load_lane(l, next_t, stop, target, fresh, x_new, x0s)
     busy = True
     while busy:
         # ---- A. the Gauss-Newton step, pushed back through the layers (acts/derivs are at x)
@@ -530,14 +541,7 @@ def _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, 
             t = target[l]
             if t < 0:
                 continue
-            c_new = 0.0
-            r_new = 0.0
-            for j in range(n0):
-                rj = acts[out_off + j, l] - ys[t, j]
-                c_new += rj * rj
-                a = abs(rj)
-                if a > r_new or a != a:
-                    r_new = a
+            c_new, r_new = _lane_residual(acts, out_off, ys, t, l)
             st = -1  # -1: keep iterating
             if fresh[l]:
                 fresh[l] = False
@@ -560,17 +564,8 @@ def _gn_chunk(sizes, w, wk, w_off, b, b_off, codes, params, winv, x0s, ys, tol, 
                 elif it[l] >= max_iter:
                     st = STATUS_MAX_ITER
             if st != -1:
-                for k in range(n0):
-                    xs[t, k] = x[k, l]
-                status[t] = st
-                iters[t] = it[l]
-                target[l] = -1
-                if next_t < stop:
-                    target[l] = next_t
-                    fresh[l] = True
-                    for k in range(n0):
-                        x_new[k, l] = x0s[next_t, k]
-                    next_t += 1
+                _retire_lane(l, st, x, xs, status, iters, it, target)
+                next_t = _load_lane(l, next_t, stop, target, fresh, x_new, x0s)
             if target[l] >= 0:
                 busy = True
 
