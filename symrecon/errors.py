@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     "SymreconError",
     "InvalidValueError",
+    "InvalidParameterError",
     "ShapeError",
     "InfeasibleTargetError",
     "NotInvertibleError",
@@ -25,6 +26,15 @@ class SymreconError(Exception):
 
 class InvalidValueError(SymreconError, ValueError):
     """A value is not acceptable: NaN/inf, a non-positive tolerance, inverted bounds, ..."""
+
+
+class InvalidParameterError(InvalidValueError, TypeError):
+    """An option or parameter has the wrong type or value.
+
+    Both a :class:`ValueError` and a :class:`TypeError` (as in scikit-learn),
+    so that callers catching either keep working.  The message names the
+    parameter, what was expected and what was given.
+    """
 
 
 class ShapeError(InvalidValueError):

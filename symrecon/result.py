@@ -8,7 +8,6 @@ never disagree with ``success``.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Mapping
@@ -16,41 +15,12 @@ from typing import Any, Mapping
 import numpy as np
 from numpy.typing import NDArray
 
+from .status import Status
+
 __all__ = ["Status", "AffineSet", "Reconstruction", "DEFAULT_TOL"]
 
 #: Default tolerance on the residual ``max_i |model(x)_i - y_i|`` (absolute).
 DEFAULT_TOL = 1e-9
-
-
-class Status(enum.Enum):
-    """Why a solver stopped.  Each value is the message shown to the user."""
-
-    EXACT = "Closed-form inverse; the re-checked residual is within tolerance."
-    CONVERGED = "Converged: the re-checked residual is within tolerance."
-    MAX_ITER = ("The iteration limit was reached before the residual fell within tolerance; "
-                "increase `max_iter` or try method='newton'.")
-    STALLED = ("The iteration stopped at a point whose output is not the target: the target may be "
-               "unreachable by this network (a local minimum of the residual); try another `x0`, "
-               "wider `bounds` or method='scipy'.")
-    DIVERGED = "The iteration diverged to non-finite values; lower the learning rate or use method='newton'."
-    INACCURATE = ("The solver finished but the re-checked residual exceeds tolerance (ill-conditioned "
-                  "problem or loose solver settings); loosen `tol` or try an iterative method.")
-
-    @property
-    def code(self) -> int:
-        return _CODES[self]
-
-    @property
-    def success(self) -> bool:
-        return self in (Status.EXACT, Status.CONVERGED)
-
-    @classmethod
-    def from_code(cls, code: int) -> "Status":
-        return _MEMBERS[int(code)]
-
-
-_MEMBERS = tuple(Status)
-_CODES = {member: i for i, member in enumerate(_MEMBERS)}
 
 
 @dataclass(frozen=True)
@@ -201,13 +171,13 @@ class Reconstruction:
     def message(self) -> str:
         """The status message; for a batch, counts per status."""
         if not self.is_batch:
-            return self.status.value
+            return self.status.message
         counts = self.summary()["status_counts"]
         n = len(self.status)
         parts = [f"{int(np.sum(self.success))} of {n} targets within tolerance {self.tol:g}."]
         for name, count in counts.items():
             if not Status[name].success:
-                parts.append(f"{count}: {Status[name].value}")
+                parts.append(f"{count}: {Status[name].message}")
         return " ".join(parts)
 
     def summary(self) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from numba import njit
 from numpy.typing import NDArray
 
 from ..activations import SELU_ALPHA, SELU_SCALE, KernelCode
+from ..status import Status
 
 __all__ = [
     "PackedModel", "pack", "act_and_deriv", "forward_batch", "jacobian_batch", "gradient_batch",
@@ -55,10 +56,10 @@ __all__ = [
 FASTMATH = {"reassoc", "contract"}
 
 # Status codes written by kernels; equal to symrecon.result.Status codes (checked in tests).
-STATUS_CONVERGED = 1
-STATUS_MAX_ITER = 2
-STATUS_STALLED = 3
-STATUS_DIVERGED = 4
+STATUS_CONVERGED = Status.CONVERGED
+STATUS_MAX_ITER = Status.MAX_ITER
+STATUS_STALLED = Status.STALLED
+STATUS_DIVERGED = Status.DIVERGED
 
 
 class PackedModel(NamedTuple):

@@ -1,0 +1,90 @@
+"""Status codes: one ``IntEnum`` with fixed values, shared by kernels, solvers and results.
+
+Every per-target verdict in symrecon is a :class:`Status`.  The numeric values
+are part of the contract (kernels write them into ``int8`` arrays; results
+store them for batches), so they are fixed here and never derived from
+declaration order.  ``NOT_RUN`` is 0 on purpose: an array allocated with
+``np.zeros`` reads as "not run", never as success.
+
+Kernels also need two lane states that are not verdicts (a target still
+iterating, or handed from one phase to the next); they live in
+:class:`LaneState` with negative values so that they can never be mistaken for
+a verdict.
+
+Examples
+--------
+>>> from symrecon.status import Status
+>>> Status.CONVERGED.success, int(Status.CONVERGED)
+(True, 2)
+>>> Status(0).name
+'NOT_RUN'
+"""
+
+from __future__ import annotations
+
+import enum
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Status", "LaneState", "SUCCESS_CODES"]
+
+
+class Status(enum.IntEnum):
+    """Why a solver stopped for one target.  ``.message`` says it to the user."""
+
+    NOT_RUN = 0
+    EXACT = 1
+    CONVERGED = 2
+    MAX_ITER = 3
+    STALLED = 4
+    DIVERGED = 5
+    INACCURATE = 6
+    INFEASIBLE = 7
+
+    @property
+    def code(self) -> int:
+        """The fixed integer value (what batch results store)."""
+        return int(self)
+
+    @property
+    def success(self) -> bool:
+        """True for the verdicts that mean "the residual is within tolerance"."""
+        return self in (Status.EXACT, Status.CONVERGED)
+
+    @property
+    def message(self) -> str:
+        """A sentence for the user (what happened and what to try)."""
+        return _MESSAGES[self]
+
+    @classmethod
+    def from_code(cls, code: int) -> "Status":
+        """The member with integer value ``code``."""
+        return cls(int(code))
+
+
+class LaneState(enum.IntEnum):
+    """Kernel-internal states of a target that has no verdict yet (never stored in a result)."""
+
+    RUNNING = -1
+    HAND_OVER = -2
+
+
+_MESSAGES = {
+    Status.NOT_RUN: "No solver ran for this target.",
+    Status.EXACT: "Closed-form inverse; the re-checked residual is within tolerance.",
+    Status.CONVERGED: "Converged: the re-checked residual is within tolerance.",
+    Status.MAX_ITER: ("The iteration limit was reached before the residual fell within tolerance; "
+                      "increase `max_iter`."),
+    Status.STALLED: ("The iteration stopped at a point whose output is not the target: a local minimum "
+                     "of the residual, or a target that is unreachable by this network (not proved); "
+                     "try another `x0`, wider `bounds` or another method."),
+    Status.DIVERGED: "The iteration produced non-finite values; try another method or starting point.",
+    Status.INACCURATE: ("The solver finished but the re-checked residual exceeds tolerance (ill-conditioned "
+                        "problem or loose solver settings); loosen `tol` or try an iterative method."),
+    Status.INFEASIBLE: ("No input produces this target: a value lies outside what an activation can "
+                        "output."),
+}
+
+#: the codes that count as success, for vectorised checks on status arrays
+SUCCESS_CODES: NDArray[np.int8] = np.array([Status.EXACT, Status.CONVERGED], dtype=np.int8)
