@@ -1,0 +1,1 @@
+"""Evaluators of a model: the NumPy reference (:mod:`.numpy_ref`) and the numba kernels (:mod:`.numba`)."""

@@ -1,0 +1,1 @@
+"""numba kernels: activation formulas, the packed model, shared primitives and the solver kernels."""
