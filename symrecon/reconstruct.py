@@ -1,25 +1,28 @@
-"""``reconstruct``: validate once, build a :class:`Problem`, dispatch to a solver.
+"""``reconstruct``: validate once, build a :class:`Problem`, run the solver's blocks, build one result.
 
 Import rule (this is the only module that sees the whole picture):
 ``models`` imports only ``activations`` and ``errors``; ``symbolic`` imports
-``models``; ``solvers`` import ``models``, ``symbolic.inverse`` and ``result``;
+``models``; ``solvers`` import ``models``, ``symbolic.inverse`` and ``status``;
 ``compare``, ``report`` and ``plot`` import ``result`` and never a solver
 module directly.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
+import dataclasses
+import time
 import weakref
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import CapabilityError, InvalidValueError, ShapeError, UnsupportedLayerError
-from .models import Dense, Sequential, as_batch, as_frozen_array
+from .errors import InvalidParameterError, InvalidValueError, ShapeError, UnsupportedLayerError
+from .executor import EXECUTORS, run_blocks
+from .models import Dense, Sequential
 from .result import DEFAULT_TOL, Reconstruction
-from .solvers import SOLVERS, AbstractSolver, Problem, get_solver
+from .solvers import SOLVERS, AbstractSolver, Problem, get_solver, methods_help
+from .solvers._common import start_points
+from .validation import as_batch, as_real_array, check_bounds, check_max_iter, check_tol
 
 __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 
@@ -27,87 +30,57 @@ __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 #: one wrapper per bare Dense, so per-model caches (e.g. the analytic solver's) hit on repeated calls
 _WRAPPED_DENSE: "weakref.WeakKeyDictionary[Dense, Sequential]" = weakref.WeakKeyDictionary()
 
+#: what the iterative solvers handle today; other layers are refused with this pointer
+_SUPPORTED = "a chain of Dense layers (recurrent layers can be evaluated, not yet reconstructed)"
 
-def _as_model(model) -> Sequential:
+
+def _as_model(model: object) -> Sequential:
     if isinstance(model, Dense):
         if model not in _WRAPPED_DENSE:
             _WRAPPED_DENSE[model] = Sequential([model], name=model.name)
         return _WRAPPED_DENSE[model]
     if not isinstance(model, Sequential):
-        raise TypeError(f"model must be a symrecon Sequential or Dense; got {type(model).__name__}")
+        raise InvalidParameterError(f"model must be a symrecon Sequential or Dense; got {type(model).__name__}")
     if not model.is_dense:
         bad = next(layer for layer in model.layers if not isinstance(layer, Dense))
         raise UnsupportedLayerError(
-            f"reconstruction needs a chain of Dense layers; layer {bad.name!r} is a {type(bad).__name__}"
+            f"reconstruction needs {_SUPPORTED}; layer {bad.name!r} is a {type(bad).__name__}"
         )
     return model
 
 
-def _bounds(bounds, n_in: int):
-    if bounds is None:
-        return None, None
-    try:
-        lower, upper = bounds
-    except (TypeError, ValueError):
-        raise InvalidValueError(
-            f"bounds must be a pair (lower, upper) of scalars or arrays of shape ({n_in},); got {bounds!r}"
-        ) from None
-    out = []
-    for side, value in (("lower", lower), ("upper", upper)):
-        default = -np.inf if side == "lower" else np.inf
-        arr = np.array(default if value is None else value, dtype=np.float64, copy=True)
-        if arr.ndim == 0:
-            arr = np.full(n_in, float(arr))
-        if arr.shape != (n_in,):
-            raise ShapeError(f"{side} bound must be a scalar or have shape ({n_in},); got shape {arr.shape}")
-        if np.any(np.isnan(arr)):
-            raise InvalidValueError(f"{side} bound contains NaN; use -inf/inf for an open side")
-        arr.setflags(write=False)
-        out.append(arr)
-    lower, upper = out
-    if np.any(lower > upper):
-        i = int(np.argmax(lower > upper))
-        raise InvalidValueError(f"bounds are inverted at input {i}: lower {lower[i]!r} > upper {upper[i]!r}")
-    return lower, upper
+def _start(x0: ArrayLike | None, n: int, n_in: int) -> np.ndarray | None:
+    if x0 is None:
+        return None
+    arr = as_real_array(x0, "starting point x0")
+    if arr.ndim == 0 and n_in == 1:
+        arr = arr.reshape(1)
+    if arr.shape == (n_in,):
+        arr = np.broadcast_to(arr, (n, n_in))
+    if arr.shape != (n, n_in):
+        raise ShapeError(f"x0 must have shape ({n_in},) or ({n}, {n_in}) to match y; got shape {np.shape(x0)}")
+    return arr
 
 
-def make_problem(model, y: ArrayLike, *, x0=None, bounds=None, tol: float | None = None,
-                 max_iter: int | None = None, progress: bool | None = None) -> Problem:
+def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bounds: object = None,
+                 tol: float | None = None, max_iter: int | None = None,
+                 progress: bool | None = None) -> Problem:
     """Validate user input into a :class:`Problem` (the only place checks happen).
 
     Raises
     ------
-    ShapeError, InvalidValueError, InfeasibleTargetError, UnsupportedLayerError
+    ShapeError, InvalidValueError, InvalidParameterError, InfeasibleTargetError, UnsupportedLayerError
     """
     model = _as_model(model)
     y_batch, single = as_batch(y, model.n_out, "target y")
     model.check_target(y_batch)
-
-    if tol is None:
-        tol = DEFAULT_TOL
-    if isinstance(tol, bool) or not isinstance(tol, numbers.Real) or not (math.isfinite(tol) and tol > 0):
-        raise InvalidValueError(f"tol must be a finite positive number; got {tol!r}")
-    if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral)
-                                 or max_iter <= 0):
-        raise InvalidValueError(f"max_iter must be a positive integer; got {max_iter!r}")
-
-    x_start = None
-    if x0 is not None:
-        arr = as_frozen_array(x0, "starting point x0")
-        if arr.ndim == 0 and model.n_in == 1:
-            arr = arr.reshape(1)
-        if arr.shape == (model.n_in,):
-            arr = np.broadcast_to(arr, (y_batch.shape[0], model.n_in))
-        if arr.shape != (y_batch.shape[0], model.n_in):
-            raise ShapeError(
-                f"x0 must have shape ({model.n_in},) or ({y_batch.shape[0]}, {model.n_in}) to match y; "
-                f"got shape {np.shape(x0)}"
-            )
-        x_start = np.array(arr, copy=True)
-        x_start.setflags(write=False)
-
-    lower, upper = _bounds(bounds, model.n_in)
-    if lower is not None and x_start is not None:
+    tol_value = check_tol(DEFAULT_TOL if tol is None else tol)
+    limit = check_max_iter(max_iter)
+    if progress is not None and not isinstance(progress, (bool, np.bool_)):
+        raise InvalidParameterError(f"progress must be True, False or None; got {progress!r}")
+    x_start = _start(x0, y_batch.shape[0], model.n_in)
+    lower, upper = check_bounds(bounds, model.n_in)
+    if lower is not None and upper is not None and x_start is not None:
         outside = (x_start < lower) | (x_start > upper)
         if np.any(outside):
             row, col = (int(i) for i in np.argwhere(outside)[0])
@@ -115,36 +88,30 @@ def make_problem(model, y: ArrayLike, *, x0=None, bounds=None, tol: float | None
                 f"x0 lies outside the bounds: x0[{row}, {col}] = {x_start[row, col]!r} not in "
                 f"[{lower[col]!r}, {upper[col]!r}]"
             )
-    return Problem(model=model, y=y_batch, x0=x_start, lower=lower, upper=upper, tol=float(tol),
-                   max_iter=None if max_iter is None else int(max_iter), single=single, progress=progress)
+    return Problem(model=model, y=y_batch, x0=x_start, lower=lower, upper=upper, tol=tol_value,
+                   max_iter=limit, single=single, progress=None if progress is None else bool(progress))
 
 
-def resolve_solver(method: str | AbstractSolver, options: dict) -> AbstractSolver:
+def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> AbstractSolver:
     """A solver instance from a registered name (plus options) or an instance."""
     if isinstance(method, AbstractSolver):
         if options:
-            raise TypeError(
+            raise InvalidParameterError(
                 f"options {sorted(options)} cannot be combined with a solver instance; "
                 f"set them on the instance instead"
             )
         return method
     if not isinstance(method, str):
-        raise TypeError(f"method must be a registered name or an AbstractSolver instance; got {method!r}")
+        raise InvalidParameterError(
+            f"method must be a registered name ({', '.join(sorted(SOLVERS))}) or a solver instance; got {method!r}"
+        )
     return get_solver(method, **options)
 
 
-def check_capabilities(solver: AbstractSolver, problem: Problem) -> None:
-    """Refuse what ``solver`` does not claim to support."""
-    if problem.has_bounds and not solver.supports_bounds:
-        raise CapabilityError(f"method {solver.name!r} does not support bounds; "
-                              f"methods that do: {', '.join(sorted(n for n, c in SOLVERS.items() if c.supports_bounds))}")
-    if problem.x0 is not None and solver.exact:
-        raise CapabilityError(f"method {solver.name!r} is a closed form and takes no starting point x0")
-
-
-def reconstruct(model, y: ArrayLike, method: str | AbstractSolver = "auto", *, x0=None, bounds=None,
-                tol: float | None = None, max_iter: int | None = None, progress: bool | None = None,
-                **options) -> Reconstruction:
+def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractSolver = "auto", *,
+                x0: ArrayLike | None = None, bounds: object = None, tol: float | None = None,
+                max_iter: int | None = None, progress: bool | None = None, executor: str = "serial",
+                **options: object) -> Reconstruction:
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
@@ -154,34 +121,36 @@ def reconstruct(model, y: ArrayLike, method: str | AbstractSolver = "auto", *, x
     y : array_like, shape (n_out,) or (N, n_out)
         Target output(s); one result per row.
     method : str or AbstractSolver, default "auto"
-        A registered method (``sorted(symrecon.solvers.SOLVERS)``) or a solver
-        instance.  ``"auto"`` uses the closed form when one exists, otherwise
-        the iterative methods.
+        A registered method (listed below) or a solver instance.
     x0 : array_like, shape (n_in,) or (N, n_in), optional
-        Starting point(s) for iterative methods.
+        Starting point(s) for iterative methods (default: the origin, moved
+        into the bounds).
     bounds : (lower, upper), optional
-        Box bounds on ``x``; scalars or arrays of shape ``(n_in,)``.
+        Box bounds on ``x``; scalars or arrays of shape ``(n_in,)``; None or
+        ``-inf``/``inf`` for an open side.
     tol : float, optional
         Success tolerance on ``max_i |model(x)_i - y_i|``; default ``1e-9``.
     max_iter : int, optional
-        Iteration limit for iterative methods.
+        Iteration limit for iterative methods (default: the method's own).
     progress : bool, optional
         Progress bar for long batches (default: automatic).
+    executor : {"serial", "threads"}, default "serial"
+        How blocks of targets are scheduled (see :mod:`symrecon.executor`).
     **options
-        Method-specific options (e.g. ``learning_rate`` for ``"gd"``); an
-        unknown option raises ``TypeError``.
+        Method-specific options (listed below); an unknown option raises
+        :class:`~symrecon.errors.InvalidParameterError`.
 
     Returns
     -------
     Reconstruction
         ``success`` is re-checked by a forward pass: it means the residual is
-        within ``tol``.
+        within ``tol``; ``status`` says per target why the solver stopped.
 
     Raises
     ------
     InfeasibleTargetError
         A target outside the output activation's image (before any iteration).
-    ShapeError, InvalidValueError, CapabilityError, TypeError, NotInvertibleError
+    ShapeError, InvalidValueError, InvalidParameterError, CapabilityError, NotInvertibleError
 
     Examples
     --------
@@ -191,7 +160,19 @@ def reconstruct(model, y: ArrayLike, method: str | AbstractSolver = "auto", *, x
     >>> round(float(res.x[0]), 9), res.success
     (312.5, True)
     """
+    t0 = time.perf_counter()
     solver = resolve_solver(method, options)
+    if executor not in EXECUTORS:
+        raise InvalidParameterError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}; got {executor!r}")
     problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress)
-    check_capabilities(solver, problem)
-    return solver.solve(problem)
+    solver.check_capabilities(problem)
+    if not solver.exact:
+        start = start_points(problem)
+        start.setflags(write=False)
+        problem = dataclasses.replace(problem, x0=start)
+    block = run_blocks(solver, problem, executor)
+    return Reconstruction.from_block(problem.model, block, problem.y, tol=problem.tol,
+                                     elapsed=time.perf_counter() - t0, single=problem.single)
+
+
+reconstruct.__doc__ = (reconstruct.__doc__ or "") + methods_help()

@@ -8,14 +8,20 @@ never disagree with ``success``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .status import Status
+from .recheck import forward_rows, max_residual
+from .sets import AffineSet
+from .status import SUCCESS_CODES, Status
+
+if TYPE_CHECKING:
+    from .solvers._base import BlockResult
 
 __all__ = ["Status", "AffineSet", "Reconstruction", "DEFAULT_TOL"]
 
@@ -23,33 +29,11 @@ __all__ = ["Status", "AffineSet", "Reconstruction", "DEFAULT_TOL"]
 DEFAULT_TOL = 1e-9
 
 
-@dataclass(frozen=True)
-class AffineSet:
-    """The set ``{point + null_basis @ t}`` of inputs that all give the same output.
-
-    Attributes
-    ----------
-    point : ndarray, shape (n_in,) or (N, n_in)
-        The minimum-norm member (one per target for a batch).
-    null_basis : ndarray, shape (n_in, k)
-        Orthonormal basis of the directions that do not change the output.
-    """
-
-    point: NDArray[np.float64]
-    null_basis: NDArray[np.float64]
-
-    @property
-    def dimension(self) -> int:
-        return int(self.null_basis.shape[1])
-
-    def sample(self, t: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``point + null_basis @ t`` for ``t`` of shape ``(k,)`` (or ``(N, k)`` for a batch)."""
-        return self.point + np.asarray(t, dtype=np.float64) @ self.null_basis.T
-
-
-def _frozen(a):
+def _frozen(a: Any, owned: bool = False) -> Any:
+    """A read-only array: ``a`` itself when symrecon created it (``owned``), else a copy."""
     if isinstance(a, np.ndarray):
-        a = a.copy()
+        if not owned and a.flags.writeable:
+            a = a.copy()
         a.setflags(write=False)
     return a
 
@@ -84,24 +68,35 @@ class Reconstruction:
         Solver extras (``nfev``, step sizes, ...).
     """
 
-    x: Any
-    y_target: Any
-    y_pred: Any
-    residual: Any
-    status: Any
-    method: Any
-    n_iter: Any
+    x: NDArray[np.float64]
+    y_target: NDArray[np.float64]
+    y_pred: NDArray[np.float64]
+    residual: float | NDArray[np.float64]
+    status: Status | NDArray[np.int8]
+    method: str | NDArray[np.object_]
+    n_iter: int | NDArray[np.int64]
     elapsed: float
     tol: float
-    history: Any = None
+    history: NDArray[np.float64] | None = None
     affine_set: AffineSet | None = None
     stats: Mapping[str, Any] = field(default_factory=dict)
 
     # ------------------------------------------------------------------
     @classmethod
-    def build(cls, model, x: NDArray[np.float64], y_target: NDArray[np.float64], *, tol: float,
-              status, method, n_iter, elapsed: float, single: bool, history=None,
-              affine_set: AffineSet | None = None, stats: Mapping[str, Any] | None = None) -> "Reconstruction":
+    def from_block(cls, model: Any, block: "BlockResult", y_target: NDArray[np.float64], *, tol: float,
+                   elapsed: float, single: bool) -> "Reconstruction":
+        """Assemble the result of a solver's :class:`~symrecon.solvers.BlockResult` (arrays it owns, not copied)."""
+        affine = None if block.null_basis is None else AffineSet(point=block.x, null_basis=block.null_basis)
+        return cls.build(model, block.x, y_target, tol=tol, status=block.status, method=block.method,
+                         n_iter=block.n_iter, elapsed=elapsed, single=single, history=block.history,
+                         affine_set=affine, stats=block.stats, owned=True)
+
+    @classmethod
+    def build(cls, model: Any, x: NDArray[np.float64], y_target: NDArray[np.float64], *, tol: float,
+              status: Status | NDArray[np.int8], method: str | NDArray[np.object_],
+              n_iter: int | NDArray[np.int64], elapsed: float, single: bool,
+              history: NDArray[np.float64] | None = None, affine_set: AffineSet | None = None,
+              stats: Mapping[str, Any] | None = None, owned: bool = False) -> "Reconstruction":
         """Assemble a result, re-checking ``x`` by a forward pass.
 
         Parameters
@@ -110,42 +105,46 @@ class Reconstruction:
         status : Status or int array (N,)
             The solver's own verdict; a success claim with a residual above
             ``tol`` becomes :attr:`Status.INACCURATE`, and a failure claim with
-            a residual within ``tol`` becomes :attr:`Status.CONVERGED`.
+            a residual within ``tol`` becomes :attr:`Status.CONVERGED`
+            (``NOT_RUN`` and ``INFEASIBLE`` rows are left as they are).
         method : str or array of str (N,)
         n_iter : int or int array (N,)
         single : bool
             Squeeze the batch axis (the caller passed one target).
+        owned : bool
+            The arrays were created by symrecon for this result: frozen in
+            place instead of copied.
         """
         x = np.asarray(x, dtype=np.float64)
         n = x.shape[0]
-        with np.errstate(all="ignore"):
-            y_pred = model.forward(x) if np.all(np.isfinite(x)) else _forward_finite_rows(model, x)
-            residual = np.max(np.abs(y_pred - y_target), axis=1)
-        residual = np.where(np.isfinite(residual), residual, np.inf)
+        y_pred = forward_rows(model, x)
+        residual = max_residual(y_pred, y_target)
         ok = residual <= tol
 
-        codes = (np.full(n, status.code, dtype=np.int8) if isinstance(status, Status)
-                 else np.asarray(status, dtype=np.int8).copy())
-        claimed = np.isin(codes, [Status.EXACT.code, Status.CONVERGED.code])
-        codes[claimed & ~ok] = Status.INACCURATE.code
-        codes[~claimed & ok] = Status.CONVERGED.code
+        codes = np.full(n, status, dtype=np.int8) if isinstance(status, Status) else np.array(status, dtype=np.int8)
+        claimed = np.isin(codes, SUCCESS_CODES)
+        codes[claimed & ~ok] = Status.INACCURATE
+        rejudge = ~claimed & ok & ~np.isin(codes, [Status.NOT_RUN, Status.INFEASIBLE])
+        codes[rejudge] = Status.CONVERGED
 
         methods = np.asarray(method, dtype=object)
         if methods.ndim == 0:
             methods = np.full(n, str(method), dtype=object)
-        iters = np.broadcast_to(np.asarray(n_iter, dtype=np.int64), (n,)).copy()
+        iters = np.broadcast_to(np.asarray(n_iter, dtype=np.int64), (n,))
+        stats_view = MappingProxyType(dict(stats or {}))
 
         if single:
             return cls(
-                x=_frozen(x[0]), y_target=_frozen(y_target[0]), y_pred=_frozen(y_pred[0]),
-                residual=float(residual[0]), status=Status.from_code(codes[0]), method=str(methods[0]),
-                n_iter=int(iters[0]), elapsed=float(elapsed), tol=float(tol), history=_frozen(history),
-                affine_set=_squeeze_affine(affine_set), stats=MappingProxyType(dict(stats or {})),
+                x=_frozen(x[0], owned), y_target=_frozen(y_target[0]), y_pred=_frozen(y_pred[0], True),
+                residual=float(residual[0]), status=Status(int(codes[0])), method=str(methods[0]),
+                n_iter=int(iters[0]), elapsed=float(elapsed), tol=float(tol), history=_frozen(history, owned),
+                affine_set=_squeeze_affine(affine_set), stats=stats_view,
             )
         return cls(
-            x=_frozen(x), y_target=_frozen(y_target), y_pred=_frozen(y_pred), residual=_frozen(residual),
-            status=_frozen(codes), method=_frozen(methods), n_iter=_frozen(iters), elapsed=float(elapsed),
-            tol=float(tol), history=None, affine_set=affine_set, stats=MappingProxyType(dict(stats or {})),
+            x=_frozen(x, owned), y_target=_frozen(y_target), y_pred=_frozen(y_pred, True),
+            residual=_frozen(residual, True), status=_frozen(codes, True), method=_frozen(methods, True),
+            n_iter=_frozen(iters if owned else iters.copy(), owned), elapsed=float(elapsed), tol=float(tol),
+            history=None, affine_set=affine_set, stats=stats_view,
         )
 
     # ------------------------------------------------------------------
@@ -215,15 +214,6 @@ class Reconstruction:
         from .report import reconstruction_report
 
         return reconstruction_report(self)
-
-
-def _forward_finite_rows(model, x):
-    """Forward pass that leaves rows with non-finite ``x`` as NaN instead of raising."""
-    out = np.full((x.shape[0], model.n_out), np.nan)
-    good = np.all(np.isfinite(x), axis=1)
-    if np.any(good):
-        out[good] = model.forward(x[good])
-    return out
 
 
 def _squeeze_affine(aff: AffineSet | None) -> AffineSet | None:

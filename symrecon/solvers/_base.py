@@ -1,24 +1,37 @@
-"""What every solver shares: the validated :class:`Problem` and :class:`AbstractSolver`."""
+"""What every solver shares: the validated :class:`Problem`, the :class:`BlockResult` and :class:`AbstractSolver`.
+
+A solver is a pure function of a block of rows: ``solve_block(problem)``
+receives a :class:`Problem` (model, targets, starting points, bounds,
+tolerance) and returns raw arrays with a per-row :class:`~symrecon.Status`.
+It never builds a :class:`~symrecon.Reconstruction`, never validates (that is
+:func:`symrecon.reconstruct`'s job) and never decides how blocks are
+scheduled (that is the executor's, :mod:`symrecon.executor`).  Problems and
+solvers are frozen dataclasses of arrays and plain values, so a block can be
+pickled and sent to another process.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from typing import ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import CapabilityError
 from ..models import Sequential
-from ..result import Reconstruction
 
-__all__ = ["Problem", "AbstractSolver"]
+__all__ = ["Problem", "BlockResult", "AbstractSolver"]
+
+Float64Array = NDArray[np.float64]
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One validated, immutable reconstruction problem.
+    """One validated, immutable reconstruction problem (or one block of its rows).
 
     Built only by :func:`symrecon.reconstruct`, which has already checked
     everything; solvers trust it.
@@ -38,16 +51,16 @@ class Problem:
     max_iter : int or None
         Iteration limit (None: the solver's default).
     single : bool
-        The caller passed one target; results are squeezed.
+        The caller passed one target; the solver records ``history``.
     progress : bool or None
         Show a progress bar (None: only for long batch runs).
     """
 
     model: Sequential
-    y: NDArray[np.float64]
-    x0: NDArray[np.float64] | None
-    lower: NDArray[np.float64] | None
-    upper: NDArray[np.float64] | None
+    y: Float64Array
+    x0: Float64Array | None
+    lower: Float64Array | None
+    upper: Float64Array | None
     tol: float
     max_iter: int | None
     single: bool
@@ -61,23 +74,60 @@ class Problem:
     def has_bounds(self) -> bool:
         return self.lower is not None
 
-    def subset(self, rows: NDArray[np.intp]) -> "Problem":
-        """The same problem restricted to some targets (always a batch)."""
-        x0 = None if self.x0 is None else _ro(self.x0[rows])
-        return dataclasses.replace(self, y=_ro(self.y[rows]), x0=x0, single=False)
+    def rows(self, rows: slice | NDArray[np.intp], x0: Float64Array | None = None) -> "Problem":
+        """The same problem restricted to some targets.
+
+        A slice gives views (no copy); an index array copies.  ``x0`` replaces
+        the starting points of the selected rows when given.
+        """
+        start = self.x0[rows] if (x0 is None and self.x0 is not None) else x0
+        return dataclasses.replace(self, y=_read_only(self.y[rows]),
+                                   x0=None if start is None else _read_only(start))
 
 
-def _ro(a: NDArray) -> NDArray:
-    a = np.array(a, copy=True)
-    a.setflags(write=False)
+def _read_only(a: Float64Array) -> Float64Array:
+    if a.flags.writeable:
+        a = a.view()
+        a.setflags(write=False)
     return a
+
+
+@dataclass(frozen=True)
+class BlockResult:
+    """What a solver returns for a block of ``n`` rows: raw arrays, nothing re-checked yet.
+
+    Attributes
+    ----------
+    x : ndarray, shape (n, n_in)
+        The answers (NaN where no answer was produced).
+    status : ndarray of int8, shape (n,)
+        :class:`~symrecon.Status` codes; 0 (``NOT_RUN``) where the solver did not reach the row.
+    n_iter : ndarray of int64, shape (n,)
+    method : str or ndarray of object, shape (n,)
+        The concrete method per row (``auto`` gives one per row).
+    history : ndarray, shape (k, n_in), or None
+        ``x`` per iteration (single target only).
+    null_basis : ndarray, shape (n_in, k), or None
+        Directions that do not change the output (closed form, wide first layer).
+    stats : Mapping
+        Solver extras (``nfev``, ...); counts are summed over blocks by the executor.
+    """
+
+    x: Float64Array
+    status: NDArray[np.int8]
+    n_iter: NDArray[np.int64]
+    method: str | NDArray[np.object_]
+    history: Float64Array | None = None
+    null_basis: Float64Array | None = None
+    stats: Mapping[str, Any] = field(default_factory=dict)
 
 
 class AbstractSolver(ABC):
     """A reconstruction method.  Subclasses are frozen dataclasses whose fields are options.
 
     Class attributes declare what the solver can do; :func:`symrecon.reconstruct`
-    refuses requests beyond them, so ``solve`` never has to.
+    calls :meth:`check_capabilities` before any work, so ``solve_block``
+    never has to check.
     """
 
     #: registry key, e.g. ``"gd"``
@@ -88,10 +138,24 @@ class AbstractSolver(ABC):
     exact: ClassVar[bool] = False
     #: used when ``max_iter`` is None
     default_max_iter: ClassVar[int | None] = None
+    #: rows per block handed to :meth:`solve_block` by the executor (the progress bar's step)
+    block_size: ClassVar[int] = 16384
+    #: keys of ``stats`` that are counts, summed over blocks (others are taken from the first block)
+    additive_stats: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
-    def solve(self, problem: Problem) -> Reconstruction:
-        """Reconstruct ``x`` for every target in ``problem``."""
+    def solve_block(self, problem: Problem) -> BlockResult:
+        """Reconstruct ``x`` for every target of one block of rows."""
+
+    def check_capabilities(self, problem: Problem) -> None:
+        """Raise :class:`~symrecon.errors.CapabilityError` for a request beyond this solver."""
+        from . import SOLVERS
+
+        if problem.has_bounds and not self.supports_bounds:
+            takers = ", ".join(sorted(n for n, c in SOLVERS.items() if c.supports_bounds))
+            raise CapabilityError(f"method {self.name!r} does not support bounds; methods that do: {takers}")
+        if problem.x0 is not None and self.exact:
+            raise CapabilityError(f"method {self.name!r} is a closed form and takes no starting point x0")
 
     @classmethod
     def option_names(cls) -> tuple[str, ...]:

@@ -11,16 +11,20 @@ Examples
 
 from __future__ import annotations
 
-import time
 import weakref
 from dataclasses import dataclass
+from typing import ClassVar
 
-from ..result import AffineSet, Reconstruction, Status
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import InfeasibleTargetError
+from ..status import Status
 from ..symbolic.inverse import AnalyticInverse, analytic_inverse
 from . import register
-from ._base import AbstractSolver, Problem
+from ._base import AbstractSolver, BlockResult, Problem
 
-__all__ = ["AnalyticSolver", "cached_inverse"]
+__all__ = ["AnalyticSolver", "cached_inverse", "analytic_rows"]
 
 # Models are immutable (read-only weights), so an inverse built once stays
 # valid for the model's lifetime; weak keys let the model be collected.
@@ -43,35 +47,75 @@ def cached_inverse(model) -> AnalyticInverse:
     return inv
 
 
+def analytic_rows(inv: AnalyticInverse, y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int8], str | None]:
+    """Evaluate a closed-form inverse row by row where it is defined.
+
+    Returns
+    -------
+    x : ndarray (N, n_in)
+        NaN on rows without a closed-form answer.
+    status : ndarray of int8 (N,)
+        ``Status.EXACT`` where the closed form applies, ``Status.INFEASIBLE``
+        where an intermediate value leaves an activation's image (no input
+        reaches the target), a tall layer is inconsistent, or ``x`` overflows.
+    reason : str or None
+        Why the first infeasible row has no preimage (layer, unit, interval).
+    """
+    n = y.shape[0]
+    x = np.full((n, inv.n_in), np.nan)
+    ok = np.zeros(n, dtype=bool)
+    reason = None
+    pending = [(0, n)]
+    # the inverse raises for a whole batch when any row is infeasible: split the
+    # batch in halves until the bad rows are isolated (cost O(bad * log N))
+    while pending:
+        start, stop = pending.pop()
+        try:
+            x[start:stop] = inv(y[start:stop] if stop - start > 1 else y[start])
+            ok[start:stop] = True
+        except InfeasibleTargetError as exc:
+            if stop - start > 1:
+                mid = (start + stop) // 2
+                pending += [(start, mid), (mid, stop)]
+            elif reason is None or start < reason[0]:
+                reason = (start, str(exc))
+    ok &= np.all(np.isfinite(x), axis=1)
+    status = np.where(ok, Status.EXACT, Status.INFEASIBLE).astype(np.int8)
+    return x, status, None if reason is None else reason[1]
+
+
 @register
 @dataclass(frozen=True)
 class AnalyticSolver(AbstractSolver):
     """Exact reconstruction through the closed-form inverse (no iteration).
 
     For a wide first layer the answer is the minimum-norm input and the
-    result's ``affine_set`` holds every input with the same output.
+    result's ``affine_set`` holds every input with the same output.  A target
+    whose preimage is empty (an intermediate value outside an activation's
+    image) gets :attr:`~symrecon.Status.INFEASIBLE` and ``x = NaN`` for its
+    row; ``res.stats["reason"]`` says why for the first such row.
 
     Raises
     ------
     NotInvertibleError
         The model has no closed-form inverse (the error names the layer and
         the reason); use an iterative method.
-    InfeasibleTargetError
-        A target no input can produce (e.g. an intermediate value outside an
-        activation's image).
     """
 
-    name = "analytic"
-    exact = True
-    supports_bounds = False
+    name: ClassVar[str] = "analytic"
+    exact: ClassVar[bool] = True
+    supports_bounds: ClassVar[bool] = False
+    block_size: ClassVar[int] = 1 << 20
 
-    def solve(self, problem: Problem) -> Reconstruction:
-        start = time.perf_counter()
+    def check_capabilities(self, problem: Problem) -> None:
+        super().check_capabilities(problem)
+        cached_inverse(problem.model)  # NotInvertibleError before any work
+
+    def solve_block(self, problem: Problem) -> BlockResult:
         inv = cached_inverse(problem.model)
-        x = inv._evaluate(problem.y, "auto")
-        affine = AffineSet(point=x, null_basis=inv.null_basis) if inv.is_affine else None
-        return Reconstruction.build(
-            problem.model, x, problem.y, tol=problem.tol, status=Status.EXACT, method=self.name, n_iter=0,
-            elapsed=time.perf_counter() - start, single=problem.single, affine_set=affine,
-            stats={"affine_dimension": int(inv.null_basis.shape[1])},
+        x, status, reason = analytic_rows(inv, problem.y)
+        return BlockResult(
+            x=x, status=status, n_iter=np.zeros(problem.n_targets, dtype=np.int64), method=self.name,
+            null_basis=inv.null_basis if inv.is_affine else None,
+            stats={"affine_dimension": int(inv.null_basis.shape[1]), "reason": reason},
         )

@@ -14,13 +14,18 @@ or a closed-form answer off by rounding: then
 ``newton`` did not reach ``tol`` (and                  ``"scipy"`` if it did
 ``fallback=True``): ``scipy.optimize.least_squares``   better, else
 from the original starting point                       ``"newton"``
+the closed form proved that no input reaches the       status ``INFEASIBLE``
+target and neither iterative method found one
 =====================================================  =====================
 
 ``res.method`` holds the concrete method per target, never ``"auto"``;
-``success`` is the re-checked residual within ``tol``.  A target inside the
-output image that no input reaches ends with ``success=False`` and
-:attr:`~symrecon.Status.STALLED` (the message says the target may be
-unreachable), not an exception.
+``success`` is the re-checked residual within ``tol``.  Routing is per row:
+each target takes the first method that solves it.  A target inside the
+output image that no input reaches ends with ``success=False``:
+:attr:`~symrecon.Status.INFEASIBLE` when the closed form proves it (an
+intermediate value outside an activation's image), otherwise
+:attr:`~symrecon.Status.STALLED` (the message says it may be unreachable),
+never an exception.
 
 Examples
 --------
@@ -38,59 +43,35 @@ Examples
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from numpy.typing import NDArray
 
-from ..errors import InfeasibleTargetError, NotInvertibleError
-from ..result import Reconstruction, Status
+from ..errors import NotInvertibleError
+from ..models import Sequential
+from ..status import Status
 from . import register
-from ._base import AbstractSolver, Problem
+from ._base import AbstractSolver, BlockResult, Problem
 from ._common import start_points
 
-__all__ = ["Auto", "analytic_rows"]
+__all__ = ["Auto"]
+
+#: methods auto may record, in the order it tries them
+_STAGES = ("analytic", "newton", "scipy")
 
 
-def analytic_rows(inv, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Evaluate a closed-form inverse row by row where it is defined.
+@dataclass
+class _Routing:
+    """Per-row state while ``auto`` routes the rows of one block."""
 
-    The inverse raises :class:`InfeasibleTargetError` for a whole batch when
-    any target is outside an intermediate activation's image; the batch is
-    then split in halves until the bad rows are isolated (cost
-    ``O(bad * log N)`` evaluations).
-
-    Returns
-    -------
-    x : ndarray (N, n_in)
-        NaN on rows without a closed-form answer.
-    ok : ndarray of bool (N,)
-    """
-    n = y.shape[0]
-    x = np.full((n, inv.n_in), np.nan)
-    ok = np.zeros(n, dtype=bool)
-    pending = [(0, n)]
-    while pending:
-        start, stop = pending.pop()
-        try:
-            x[start:stop] = inv(y[start:stop] if stop - start > 1 else y[start])
-            ok[start:stop] = True
-        except InfeasibleTargetError:
-            if stop - start > 1:
-                mid = (start + stop) // 2
-                pending += [(start, mid), (mid, stop)]
-    ok &= np.all(np.isfinite(x), axis=1)
-    return x, ok
-
-
-def _batch_view(res: Reconstruction):
-    """``(x, codes, n_iter, methods)`` of a result as batch arrays."""
-    if res.is_batch:
-        return np.asarray(res.x), np.asarray(res.status), np.asarray(res.n_iter), np.asarray(res.method, dtype=object)
-    return (np.asarray(res.x)[None, :], np.array([res.status.code], dtype=np.int8), np.array([res.n_iter]),
-            np.array([res.method], dtype=object))
+    x: NDArray[np.float64]
+    status: NDArray[np.int8]
+    n_iter: NDArray[np.int64]
+    method: NDArray[np.object_]
+    todo: NDArray[np.bool_]
+    infeasible: NDArray[np.bool_]
 
 
 @register
@@ -105,91 +86,97 @@ class Auto(AbstractSolver):
 
     Notes
     -----
-    ``res.stats`` holds ``"counts"`` (targets per method) and
-    ``"analytic_unavailable"`` (why there is no closed form, or None).
+    ``res.stats`` holds ``"n_analytic"``, ``"n_newton"``, ``"n_scipy"``
+    (targets per method) and ``"analytic_unavailable"`` (why there is no
+    closed form, or None).
     """
 
     name: ClassVar[str] = "auto"
     supports_bounds: ClassVar[bool] = True
+    additive_stats: ClassVar[tuple[str, ...]] = tuple(f"n_{m}" for m in _STAGES)
 
     fallback: bool = True
 
-    def __post_init__(self):
-        if not isinstance(self.fallback, bool):
-            raise TypeError(f"The 'fallback' option of method 'auto' must be a bool. Got {self.fallback!r} instead.")
+    def __post_init__(self) -> None:
+        from ..validation import check_option
 
-    def solve(self, problem: Problem) -> Reconstruction:
-        from .analytic import cached_inverse
+        check_option(self.name, "fallback", self.fallback, "bool")
+
+    def solve_block(self, problem: Problem) -> BlockResult:
+        n = problem.n_targets
+        route = _Routing(x=start_points(problem), status=np.full(n, Status.NOT_RUN, dtype=np.int8),
+                         n_iter=np.zeros(n, dtype=np.int64), method=np.full(n, "newton", dtype=object),
+                         todo=np.ones(n, dtype=bool), infeasible=np.zeros(n, dtype=bool))
+        unavailable = self._closed_form(problem, route)
+        history = self._iterate(problem, route)
+        # rows the closed form proved empty, which no iterative method solved either
+        route.status[route.infeasible & route.todo] = Status.INFEASIBLE
+        stats: dict[str, object] = {f"n_{m}": int(np.sum(route.method == m)) for m in _STAGES}
+        stats["analytic_unavailable"] = unavailable
+        return BlockResult(x=route.x, status=route.status, n_iter=route.n_iter, method=route.method,
+                           history=history, stats=stats)
+
+    @staticmethod
+    def _closed_form(problem: Problem, route: _Routing) -> str | None:
+        """Take the closed-form answer on every row where it is exact; returns why there is none."""
+        from .analytic import analytic_rows, cached_inverse
+
+        try:
+            inv = cached_inverse(problem.model)
+        except NotInvertibleError as exc:
+            return str(exc)
+        x_a, st_a, _ = analytic_rows(inv, problem.y)
+        route.infeasible[:] = st_a == Status.INFEASIBLE
+        ok = st_a == Status.EXACT
+        if problem.lower is not None and problem.upper is not None:
+            ok &= np.all((x_a >= problem.lower) & (x_a <= problem.upper), axis=1)
+        rows = np.flatnonzero(ok)
+        if rows.size == 0:
+            return None
+        r = _residuals(problem.model, x_a[rows], problem.y[rows])
+        good, near = rows[r <= problem.tol], rows[r > problem.tol]
+        route.x[good] = x_a[good]
+        route.status[good] = Status.EXACT
+        route.method[good] = "analytic"
+        route.todo[good] = False
+        # close but off by rounding (ill-conditioned layers): newton polishes from there
+        x_near = x_a[near]
+        if problem.lower is not None and problem.upper is not None:
+            x_near = np.clip(x_near, problem.lower, problem.upper)
+        route.x[near] = x_near
+        return None
+
+    def _iterate(self, problem: Problem, route: _Routing) -> NDArray[np.float64] | None:
+        """``newton`` on the rows left, then ``scipy`` on what newton did not solve; returns newton's history."""
         from .newton import GaussNewton
         from .scipy_opt import ScipyLeastSquares
 
-        t0 = time.perf_counter()
-        model, y, n = problem.model, problem.y, problem.n_targets
-        xs = start_points(problem)
-        codes = np.full(n, Status.MAX_ITER.code, dtype=np.int8)
-        iters = np.zeros(n, dtype=np.int64)
-        methods = np.full(n, "newton", dtype=object)
         history = None
-
-        # 1. closed form
-        reason = None
-        todo = np.ones(n, dtype=bool)
-        try:
-            inv = cached_inverse(model)
-        except NotInvertibleError as exc:
-            inv, reason = None, str(exc)
-        if inv is not None:
-            x_a, ok = analytic_rows(inv, y)
-            if problem.has_bounds:
-                ok &= np.all((x_a >= problem.lower) & (x_a <= problem.upper), axis=1)
-            if np.any(ok):
-                r = _residuals(model, x_a[ok], y[ok])
-                good = np.flatnonzero(ok)[r <= problem.tol]
-                xs[good] = x_a[good]
-                codes[good] = Status.EXACT.code
-                methods[good] = "analytic"
-                todo[good] = False
-                # close but off by rounding (ill-conditioned layers): newton polishes from there
-                near = np.flatnonzero(ok)[r > problem.tol]
-                xs[near] = x_a[near] if not problem.has_bounds else np.clip(x_a[near], problem.lower, problem.upper)
-
-        # 2. newton, 3. scipy on what is left
-        stages = [GaussNewton()] + ([ScipyLeastSquares()] if self.fallback else [])
+        stages: list[AbstractSolver] = [GaussNewton()] + ([ScipyLeastSquares()] if self.fallback else [])
         for stage, solver in enumerate(stages):
-            rows = np.flatnonzero(todo)
+            rows = np.flatnonzero(route.todo)
             if rows.size == 0:
                 break
             # newton starts from the closed-form answer where there is one; scipy from the
             # caller's start, which gives a second, independent chance on hard targets
-            x_start = xs[rows] if stage == 0 else start_points(problem)[rows]
-            sub = dataclasses.replace(problem.subset(rows), x0=_ro(x_start))
-            if problem.single:
-                sub = dataclasses.replace(sub, single=True)
-            res = solver.solve(sub)
-            x_s, c_s, i_s, _ = _batch_view(res)
-            r_s = np.atleast_1d(np.asarray(res.residual, dtype=np.float64))
+            x_start = route.x[rows] if stage == 0 else start_points(problem)[rows]
+            block = solver.solve_block(problem.rows(rows, x0=x_start))
+            r_s = _residuals(problem.model, block.x, problem.y[rows])
             if stage == 0:
                 better = np.ones(rows.size, dtype=bool)
-                if problem.single:
-                    history = res.history
+                history = block.history
             else:
-                better = r_s < _residuals(model, xs[rows], y[rows])
+                better = r_s < _residuals(problem.model, route.x[rows], problem.y[rows])
             take = rows[better]
-            xs[take] = x_s[better]
-            codes[take] = c_s[better]
-            iters[take] = i_s[better]
-            methods[take] = solver.name
-            todo[rows[r_s <= problem.tol]] = False
-
-        counts = {m: int(np.sum(methods == m)) for m in ("analytic", "newton", "scipy") if np.any(methods == m)}
-        return Reconstruction.build(
-            model, xs, y, tol=problem.tol, status=codes, method=methods, n_iter=iters,
-            elapsed=time.perf_counter() - t0, single=problem.single, history=history,
-            stats={"counts": counts, "analytic_unavailable": reason},
-        )
+            route.x[take] = block.x[better]
+            route.status[take] = block.status[better]
+            route.n_iter[take] = block.n_iter[better]
+            route.method[take] = solver.name
+            route.todo[rows[r_s <= problem.tol]] = False
+        return history
 
 
-def _residuals(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _residuals(model: Sequential, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
     """Max-norm residual per row (inf where not finite); the parallel kernel for big batches."""
     finite = np.all(np.isfinite(x), axis=1)
     out = np.full(y.shape, np.nan)
@@ -202,9 +189,3 @@ def _residuals(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
             out[finite] = model.forward(x[finite])
         r = np.max(np.abs(out - y), axis=1)
     return np.where(np.isfinite(r), r, np.inf)
-
-
-def _ro(a: np.ndarray) -> np.ndarray:
-    a = np.array(a, dtype=np.float64, copy=True)
-    a.setflags(write=False)
-    return a

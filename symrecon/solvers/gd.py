@@ -26,19 +26,14 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar
 
-from .._progress import run_chunked
-from ..result import Reconstruction
 from . import register
-from ._base import AbstractSolver, Problem
+from ._base import AbstractSolver, BlockResult, Problem
 from ._common import KernelRun
 
 __all__ = ["GradientDescent"]
 
 #: default learning rate per optimizer (for "linesearch": the first trial step)
 DEFAULT_LEARNING_RATE = {"constant": 0.01, "momentum": 0.01, "adam": 0.01, "linesearch": 1.0}
-#: targets per kernel call (the progress bar advances per chunk)
-CHUNK = 4096
-
 
 def _check(name: str, value, ok: bool, expected: str) -> None:
     if not ok:
@@ -71,6 +66,7 @@ class GradientDescent(AbstractSolver):
     name: ClassVar[str] = "gd"
     supports_bounds: ClassVar[bool] = True
     default_max_iter: ClassVar[int] = 20000
+    block_size: ClassVar[int] = 4096
 
     optimizer: str = "linesearch"
     learning_rate: float | None = None
@@ -96,7 +92,7 @@ class GradientDescent(AbstractSolver):
     def effective_learning_rate(self) -> float:
         return float(DEFAULT_LEARNING_RATE[self.optimizer] if self.learning_rate is None else self.learning_rate)
 
-    def solve(self, problem: Problem) -> Reconstruction:
+    def solve_block(self, problem: Problem) -> BlockResult:
         from ._gd_kernels import OPTIMIZERS, gd_batch
 
         run = KernelRun(problem, self.default_max_iter)
@@ -109,7 +105,7 @@ class GradientDescent(AbstractSolver):
                      run.max_iter, opt, lr, float(self.beta1), float(self.beta2), float(self.eps), run.xs[sl],
                      run.status[sl], run.iters[sl], run.hist)
 
-        run_chunked(problem.n_targets, work, progress=problem.progress, chunk=CHUNK, desc="gd")
+        work(0, problem.n_targets)
         return run.result(
             self.name,
             {"optimizer": self.optimizer, "learning_rate": lr, "max_iter": run.max_iter},

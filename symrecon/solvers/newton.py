@@ -32,10 +32,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from .._progress import run_chunked
-from ..result import Reconstruction
 from . import register
-from ._base import AbstractSolver, Problem
+from ._base import AbstractSolver, BlockResult, Problem
 from ._common import KernelRun
 
 __all__ = ["GaussNewton"]
@@ -45,8 +43,6 @@ MAX_LAYER_COND = 1e10
 #: the kernels stop at this fraction of ``tol`` so that the independent re-check
 #: (NumPy forward pass, a few ulps different) is comfortably within ``tol``
 TOL_MARGIN = 0.5
-#: targets per kernel call (the progress bar advances per chunk)
-CHUNK = 16384
 #: targets per parallel work item of the damped solver
 LANE_CHUNK = 256
 
@@ -87,6 +83,7 @@ class GaussNewton(AbstractSolver):
     name: ClassVar[str] = "newton"
     supports_bounds: ClassVar[bool] = True
     default_max_iter: ClassVar[int] = 100
+    additive_stats: ClassVar[tuple[str, ...]] = ("n_damped",)
 
     structured: bool = True
 
@@ -94,7 +91,7 @@ class GaussNewton(AbstractSolver):
         if not isinstance(self.structured, bool):
             raise TypeError(f"The 'structured' option of method 'newton' must be a bool. Got {self.structured!r} instead.")
 
-    def solve(self, problem: Problem) -> Reconstruction:
+    def solve_block(self, problem: Problem) -> BlockResult:
         from ._newton_kernels import gn_square_batch, lm_batch
 
         run = KernelRun(problem, self.default_max_iter)
@@ -123,7 +120,7 @@ class GaussNewton(AbstractSolver):
                          LANE_CHUNK, x_r, s_r, i_r, hist)
                 xs[rest], status[rest], iters[rest] = x_r, s_r, i_r
 
-        run_chunked(problem.n_targets, work, progress=problem.progress, chunk=CHUNK, desc="newton")
+        work(0, problem.n_targets)
         return run.result(
             self.name,
             {"structured": winv is not None, "n_damped": int(n_damped), "max_iter": max_iter},

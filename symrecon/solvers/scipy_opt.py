@@ -21,24 +21,21 @@ Examples
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
 
-from .._progress import run_chunked
-from ..result import Reconstruction, Status
+from ..errors import CapabilityError
+from ..status import Status
 from . import register
-from ._base import AbstractSolver, Problem
+from ._base import AbstractSolver, BlockResult, Problem
 from ._common import iteration_limit, start_points
 
 __all__ = ["ScipyLeastSquares", "ScipyLBFGS", "residual_and_jacobian", "cost_and_gradient"]
 
 _EPS = float(np.finfo(np.float64).eps)
-#: targets per progress-bar step
-CHUNK = 256
 #: least_squares methods and whether they accept bounds
 _LSQ_METHODS = {"lm": False, "trf": True, "dogbox": True}
 
@@ -79,29 +76,21 @@ def _verdict(residual: float, tol: float, exhausted: bool) -> Status:
     return Status.MAX_ITER if exhausted else Status.STALLED
 
 
-def _run_per_target(solver, problem: Problem, one) -> Reconstruction:
-    t0 = time.perf_counter()
+def _run_per_target(solver: AbstractSolver, problem: Problem, one) -> BlockResult:
+    """Call ``one(x0, y) -> (x, n_iter, nfev, exhausted)`` for every row and judge each answer."""
     n, n0 = problem.n_targets, problem.model.n_in
     x0 = start_points(problem)
-    xs = np.empty((n, n0))
-    codes = np.zeros(n, dtype=np.int8)
+    xs = np.full((n, n0), np.nan)
+    codes = np.full(n, Status.NOT_RUN, dtype=np.int8)
     iters = np.zeros(n, dtype=np.int64)
     nfev = np.zeros(n, dtype=np.int64)
-
-    def work(start: int, stop: int) -> None:
-        for t in range(start, stop):
-            x, n_it, n_f, exhausted = one(x0[t], problem.y[t])
-            xs[t] = x
-            r = np.max(np.abs(problem.model.forward(x) - problem.y[t])) if np.all(np.isfinite(x)) else np.inf
-            codes[t] = _verdict(float(r), problem.tol, exhausted).code
-            iters[t], nfev[t] = n_it, n_f
-
-    run_chunked(n, work, progress=problem.progress, chunk=CHUNK, desc=solver.name)
-    return Reconstruction.build(
-        problem.model, xs, problem.y, tol=problem.tol, status=codes, method=solver.name, n_iter=iters,
-        elapsed=time.perf_counter() - t0, single=problem.single,
-        stats={"nfev": int(nfev.sum()) if not problem.single else int(nfev[0])},
-    )
+    for t in range(n):
+        x, n_it, n_f, exhausted = one(x0[t], problem.y[t])
+        xs[t] = x
+        r = np.max(np.abs(problem.model.forward(x) - problem.y[t])) if np.all(np.isfinite(x)) else np.inf
+        codes[t] = _verdict(float(r), problem.tol, exhausted)
+        iters[t], nfev[t] = n_it, n_f
+    return BlockResult(x=xs, status=codes, n_iter=iters, method=solver.name, stats={"nfev": int(nfev.sum())})
 
 
 @register
@@ -123,6 +112,8 @@ class ScipyLeastSquares(AbstractSolver):
     name: ClassVar[str] = "scipy"
     supports_bounds: ClassVar[bool] = True
     default_max_iter: ClassVar[int] = 1000
+    block_size: ClassVar[int] = 256
+    additive_stats: ClassVar[tuple[str, ...]] = ("nfev",)
 
     lsq_method: str | None = None
 
@@ -131,23 +122,24 @@ class ScipyLeastSquares(AbstractSolver):
             raise ValueError(f"The 'lsq_method' option of method 'scipy' must be one of {sorted(_LSQ_METHODS)} "
                              f"or None. Got {self.lsq_method!r} instead.")
 
+    def check_capabilities(self, problem: Problem) -> None:
+        super().check_capabilities(problem)
+        if self.lsq_method is None:
+            return
+        if problem.has_bounds and not _LSQ_METHODS[self.lsq_method]:
+            raise CapabilityError(f"lsq_method {self.lsq_method!r} does not support bounds; use 'trf' or 'dogbox'")
+        if self.lsq_method == "lm" and problem.model.n_out < problem.model.n_in:
+            raise CapabilityError("lsq_method 'lm' needs n_out >= n_in (a wide network has fewer residuals "
+                                  "than unknowns); use 'trf'")
+
     def _method(self, problem: Problem) -> str:
         if self.lsq_method is not None:
-            if problem.has_bounds and not _LSQ_METHODS[self.lsq_method]:
-                from ..errors import CapabilityError
-
-                raise CapabilityError(f"lsq_method {self.lsq_method!r} does not support bounds; use 'trf' or 'dogbox'")
-            if self.lsq_method == "lm" and problem.model.n_out < problem.model.n_in:
-                from ..errors import CapabilityError
-
-                raise CapabilityError("lsq_method 'lm' needs n_out >= n_in (a wide network has fewer residuals "
-                                      "than unknowns); use 'trf'")
             return self.lsq_method
         if not problem.has_bounds and problem.model.n_out >= problem.model.n_in:
             return "lm"
         return "trf"
 
-    def solve(self, problem: Problem) -> Reconstruction:
+    def solve_block(self, problem: Problem) -> BlockResult:
         from scipy.optimize import least_squares
 
         model = problem.model
@@ -183,6 +175,8 @@ class ScipyLBFGS(AbstractSolver):
     name: ClassVar[str] = "lbfgs"
     supports_bounds: ClassVar[bool] = True
     default_max_iter: ClassVar[int] = 2000
+    block_size: ClassVar[int] = 256
+    additive_stats: ClassVar[tuple[str, ...]] = ("nfev",)
 
     memory: int = 10
 
@@ -190,7 +184,7 @@ class ScipyLBFGS(AbstractSolver):
         if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
             raise TypeError(f"The 'memory' option of method 'lbfgs' must be a positive int. Got {self.memory!r} instead.")
 
-    def solve(self, problem: Problem) -> Reconstruction:
+    def solve_block(self, problem: Problem) -> BlockResult:
         from scipy.optimize import minimize
 
         model = problem.model

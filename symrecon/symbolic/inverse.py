@@ -38,7 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 from .. import activations as _act
 from ..errors import InvalidValueError, NotInvertibleError
 from ..models import Dense, Sequential, as_batch
-from ..result import AffineSet
+from ..sets import AffineSet
 from .graph import substitute
 from .numeric import (
     InversePlan,
