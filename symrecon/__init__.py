@@ -2,7 +2,7 @@
 
 Exact (SymPy closed forms, with derivations in LaTeX) where mathematics allows,
 iterative (numba gradient descent, batched Gauss-Newton, scipy) where it does
-not.  This module only re-exports the public API.
+not.  This module only re-exports the public API (listed in ``__all__``).
 """
 
 from . import activations as activations
@@ -11,6 +11,7 @@ from .compare import Comparison as Comparison
 from .compare import compare as compare
 from .errors import CapabilityError as CapabilityError
 from .errors import InfeasibleTargetError as InfeasibleTargetError
+from .errors import InvalidParameterError as InvalidParameterError
 from .errors import InvalidValueError as InvalidValueError
 from .errors import ModelFormatError as ModelFormatError
 from .errors import NotInvertibleError as NotInvertibleError
@@ -19,15 +20,25 @@ from .errors import SymreconError as SymreconError
 from .errors import UnsupportedLayerError as UnsupportedLayerError
 from .io import from_keras as from_keras
 from .io import load_keras as load_keras
+from .layers import Softmax as Softmax
+from .layers import ThresholdedReLU as ThresholdedReLU
 from .models import Dense as Dense
 from .models import Sequential as Sequential
 from .reconstruct import reconstruct as reconstruct
 from .recurrent import GRU as GRU
 from .recurrent import LSTM as LSTM
 from .recurrent import SimpleRNN as SimpleRNN
-from .result import AffineSet as AffineSet
 from .result import Reconstruction as Reconstruction
-from .result import Status as Status
+from .sets import AffineSet as AffineSet
+from .solvers import SOLVERS as SOLVERS
+from .solvers import AbstractSolver as AbstractSolver
+from .solvers.analytic import AnalyticSolver as AnalyticSolver
+from .solvers.auto import Auto as Auto
+from .solvers.gd import GradientDescent as GradientDescent
+from .solvers.newton import GaussNewton as GaussNewton
+from .solvers.scipy_opt import ScipyLBFGS as ScipyLBFGS
+from .solvers.scipy_opt import ScipyLeastSquares as ScipyLeastSquares
+from .status import Status as Status
 from .symbolic import AnalyticInverse as AnalyticInverse
 from .symbolic import Derivation as Derivation
 from .symbolic import ForwardGraph as ForwardGraph
@@ -35,3 +46,13 @@ from .symbolic import analytic_inverse as analytic_inverse
 from .symbolic import forward_graph as forward_graph
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "GRU", "LSTM", "SOLVERS", "AbstractSolver", "AffineSet", "AnalyticInverse", "AnalyticSolver", "Auto",
+    "CapabilityError", "Comparison", "Dense", "Derivation", "ForwardGraph", "GaussNewton", "GradientDescent",
+    "InfeasibleTargetError", "InvalidParameterError", "InvalidValueError", "ModelFormatError",
+    "NotInvertibleError", "Reconstruction", "ScipyLBFGS", "ScipyLeastSquares", "Sequential", "ShapeError",
+    "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
+    "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
+    "reconstruct",
+]

@@ -19,13 +19,14 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import NotInvertibleError
+from .errors import InvalidParameterError, NotInvertibleError
 from .result import Reconstruction
 
 __all__ = ["Comparison", "ComparisonRow", "compare", "agreeing_digits"]
@@ -185,11 +186,16 @@ def compare(model, y: ArrayLike, methods: Sequence = ("analytic", "gd", "scipy")
     common = {"x0", "bounds", "tol", "max_iter", "progress"}
     unknown = sorted(set(options) - common)
     if unknown:
-        raise TypeError(f"compare() got option(s) {unknown} that are not common to all methods; "
-                        f"valid: {sorted(common)}")
+        raise InvalidParameterError(f"compare() got option(s) {unknown} that are not common to all methods; "
+                                    f"valid: {sorted(common)}")
+    if isinstance(methods, (str, bytes)) or not isinstance(methods, Iterable):
+        raise InvalidParameterError(
+            f"methods must be a sequence of method names or solver instances, e.g. ('analytic', {methods!r}); "
+            f"got {methods!r}"
+        )
     methods = tuple(methods)
     if not methods:
-        raise ValueError("compare() needs at least one method")
+        raise InvalidParameterError("compare() needs at least one method; got an empty sequence")
     problem = make_problem(model, y, **options)  # validate once, before spending time on any method
 
     reference = None
@@ -208,7 +214,8 @@ def compare(model, y: ArrayLike, methods: Sequence = ("analytic", "gd", "scipy")
         elif isinstance(method, str):
             name = method
         else:
-            raise TypeError(f"compare() methods must be registered names or solver instances; got {method!r}")
+            raise InvalidParameterError(
+                f"compare() methods must be registered names or solver instances; got {method!r}")
         opts = dict(options)
         if name in SOLVERS and SOLVERS[name].exact:
             opts.pop("x0", None)  # a closed form takes no starting point

@@ -16,7 +16,12 @@ import weakref
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .errors import InvalidParameterError, InvalidValueError, ShapeError, UnsupportedLayerError
+from .errors import (
+    InvalidParameterError,
+    InvalidValueError,
+    ShapeError,
+    UnsupportedLayerError,
+)
 from .executor import EXECUTORS, run_blocks
 from .models import Dense, Sequential
 from .result import DEFAULT_TOL, Reconstruction

@@ -68,8 +68,10 @@ def methods_help() -> str:
 
 
 # Each import registers its solvers.
-from . import analytic  # noqa: E402,F401
-from . import newton  # noqa: E402,F401
-from . import gd  # noqa: E402,F401
-from . import scipy_opt  # noqa: E402,F401
-from . import auto  # noqa: E402,F401
+from . import (
+    analytic,  # noqa: E402,F401
+    auto,  # noqa: E402,F401
+    gd,  # noqa: E402,F401
+    newton,  # noqa: E402,F401
+    scipy_opt,  # noqa: E402,F401
+)

@@ -27,8 +27,15 @@ import numpy as np
 from numba import njit
 
 from ._kernels import (
-    FASTMATH, STATUS_CONVERGED, STATUS_DIVERGED, STATUS_MAX_ITER, STATUS_STALLED, PackedModel, forward_reference,
-    gradient_one, gradient_reference,
+    FASTMATH,
+    STATUS_CONVERGED,
+    STATUS_DIVERGED,
+    STATUS_MAX_ITER,
+    STATUS_STALLED,
+    PackedModel,
+    forward_reference,
+    gradient_one,
+    gradient_reference,
 )
 
 __all__ = ["OPTIMIZERS", "gd_batch", "gd_reference"]

@@ -37,7 +37,13 @@ import numpy as np
 from numba import njit
 
 from ._kernels import (
-    FASTMATH, STATUS_CONVERGED, STATUS_DIVERGED, STATUS_MAX_ITER, STATUS_STALLED, PackedModel, act_vec,
+    FASTMATH,
+    STATUS_CONVERGED,
+    STATUS_DIVERGED,
+    STATUS_MAX_ITER,
+    STATUS_STALLED,
+    PackedModel,
+    act_vec,
     jacobian_reference,
 )
 

@@ -22,10 +22,10 @@ The write-up's run (W = 0.4, b = -25, y0 = 100, lr = 0.4, from x = 1, 200 iterat
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import ClassVar
 
+from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
 from ._common import KernelRun
@@ -34,11 +34,6 @@ __all__ = ["GradientDescent"]
 
 #: default learning rate per optimizer (for "linesearch": the first trial step)
 DEFAULT_LEARNING_RATE = {"constant": 0.01, "momentum": 0.01, "adam": 0.01, "linesearch": 1.0}
-
-def _check(name: str, value, ok: bool, expected: str) -> None:
-    if not ok:
-        raise TypeError(f"The {name!r} option of method 'gd' must be {expected}. Got {value!r} instead.")
-
 
 @register
 @dataclass(frozen=True)
@@ -74,19 +69,16 @@ class GradientDescent(AbstractSolver):
     beta2: float = 0.999
     eps: float = 1e-8
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         from ._gd_kernels import OPTIMIZERS
 
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"The 'optimizer' option of method 'gd' must be one of {sorted(OPTIMIZERS)}. "
-                             f"Got {self.optimizer!r} instead.")
-        lr = self.learning_rate
-        _check("learning_rate", lr, lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool)
-                                                   and math.isfinite(lr) and lr > 0), "a finite positive number")
-        for name in ("beta1", "beta2"):
-            val = getattr(self, name)
-            _check(name, val, isinstance(val, (int, float)) and 0.0 <= val < 1.0, "a number in [0, 1)")
-        _check("eps", self.eps, isinstance(self.eps, (int, float)) and self.eps > 0, "a positive number")
+        checks = {"optimizer": tuple(sorted(OPTIMIZERS)), "beta1": "unit_interval", "beta2": "unit_interval",
+                  "eps": "positive"}
+        if self.learning_rate is not None:
+            checks["learning_rate"] = "positive"
+        for option, kind in checks.items():
+            # plain Python values: a NumPy scalar would make numba compile another specialisation
+            object.__setattr__(self, option, check_option(self.name, option, getattr(self, option), kind))
 
     @property
     def effective_learning_rate(self) -> float:

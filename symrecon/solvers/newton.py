@@ -32,6 +32,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
 from ._common import KernelRun
@@ -87,9 +88,8 @@ class GaussNewton(AbstractSolver):
 
     structured: bool = True
 
-    def __post_init__(self):
-        if not isinstance(self.structured, bool):
-            raise TypeError(f"The 'structured' option of method 'newton' must be a bool. Got {self.structured!r} instead.")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "structured", check_option(self.name, "structured", self.structured, "bool"))
 
     def solve_block(self, problem: Problem) -> BlockResult:
         from ._newton_kernels import gn_square_batch, lm_batch

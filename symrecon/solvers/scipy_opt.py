@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from ..errors import CapabilityError
 from ..status import Status
+from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
 from ._common import iteration_limit, start_points
@@ -36,6 +37,8 @@ from ._common import iteration_limit, start_points
 __all__ = ["ScipyLeastSquares", "ScipyLBFGS", "residual_and_jacobian", "cost_and_gradient"]
 
 _EPS = float(np.finfo(np.float64).eps)
+#: scipy's own ``least_squares`` status for "the function-evaluation limit was reached"
+_LSQ_MAX_NFEV = 0
 #: least_squares methods and whether they accept bounds
 _LSQ_METHODS = {"lm": False, "trf": True, "dogbox": True}
 
@@ -117,10 +120,8 @@ class ScipyLeastSquares(AbstractSolver):
 
     lsq_method: str | None = None
 
-    def __post_init__(self):
-        if self.lsq_method is not None and self.lsq_method not in _LSQ_METHODS:
-            raise ValueError(f"The 'lsq_method' option of method 'scipy' must be one of {sorted(_LSQ_METHODS)} "
-                             f"or None. Got {self.lsq_method!r} instead.")
+    def __post_init__(self) -> None:
+        check_option(self.name, "lsq_method", self.lsq_method, (*sorted(_LSQ_METHODS), None))
 
     def check_capabilities(self, problem: Problem) -> None:
         super().check_capabilities(problem)
@@ -156,7 +157,7 @@ class ScipyLeastSquares(AbstractSolver):
 
             sol = least_squares(fun, x0, jac=jac, method=method, bounds=bounds, xtol=_EPS, ftol=_EPS, gtol=_EPS,
                                 max_nfev=max_nfev)
-            return sol.x, sol.nfev, sol.nfev, sol.status == 0
+            return sol.x, sol.nfev, sol.nfev, sol.status == _LSQ_MAX_NFEV
 
         return _run_per_target(self, problem, one)
 
@@ -180,9 +181,8 @@ class ScipyLBFGS(AbstractSolver):
 
     memory: int = 10
 
-    def __post_init__(self):
-        if isinstance(self.memory, bool) or not isinstance(self.memory, int) or self.memory < 1:
-            raise TypeError(f"The 'memory' option of method 'lbfgs' must be a positive int. Got {self.memory!r} instead.")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "memory", check_option(self.name, "memory", self.memory, "positive_int"))
 
     def solve_block(self, problem: Problem) -> BlockResult:
         from scipy.optimize import minimize
