@@ -33,7 +33,7 @@ def reconstruction_report(res) -> str:
             ("y target", _fmt_vec(res.y_target)),
             ("y model(x)", _fmt_vec(res.y_pred)),
             ("residual", f"{res.residual:.3e} (tol {res.tol:.1e})"),
-            ("iterations", res.n_iter),
+            ("n_iter", res.n_iter),
             ("elapsed", f"{res.elapsed:.4g} s"),
         ]
         if res.affine_set is not None:
@@ -46,7 +46,7 @@ def reconstruction_report(res) -> str:
 # ---------------------------------------------------------------------------
 # Comparison tables (symrecon.compare.Comparison): one set of cells, four formats.
 
-_COMPARISON_HEADER = ["method", "x", "residual", "within tol", "|x - x_analytic|", "digits", "iterations", "time (s)"]
+_COMPARISON_HEADER = ["method", "x", "residual", "within tol", "|x - x_analytic|", "digits", "n_iter", "time (s)"]
 
 
 def _num(v: float, fmt: str) -> str:

@@ -162,15 +162,16 @@ class Reconstruction:
     @property
     def statuses(self) -> list[Status]:
         """Per-target :class:`Status` list (one element for a single target)."""
-        if self.is_batch:
-            return [Status.from_code(c) for c in self.status]
-        return [self.status]
+        if isinstance(self.status, Status):
+            return [self.status]
+        return [Status.from_code(c) for c in self.status]
 
     @property
     def message(self) -> str:
         """The status message; for a batch, counts per status."""
-        if not self.is_batch:
-            return self.status.message
+        if isinstance(self.status, Status):
+            reason = self.stats.get("reason") if self.status is Status.INFEASIBLE else None
+            return self.status.message + (f" {reason}" if reason else "")
         counts = self.summary()["status_counts"]
         n = len(self.status)
         parts = [f"{int(np.sum(self.success))} of {n} targets within tolerance {self.tol:g}."]

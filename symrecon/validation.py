@@ -109,7 +109,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
 }
 
 
-def check_option(method: str, name: str, value: Any, kind: str | tuple[Any, ...]) -> Any:
+def check_option(method: str, name: str, value: Any, kind: str | tuple[Any, ...] | list[Any]) -> Any:
     """Check one solver option; returns it converted to a plain Python value.
 
     Parameters
@@ -125,7 +125,7 @@ def check_option(method: str, name: str, value: Any, kind: str | tuple[Any, ...]
     ------
     InvalidParameterError
     """
-    if isinstance(kind, tuple):
+    if isinstance(kind, (tuple, list)):
         if value in kind and isinstance(value, (str, type(None))):
             return value
         expected = f"one of {', '.join(map(repr, kind))}"

@@ -18,7 +18,7 @@ __all__ = ["SOLVERS", "register", "get_solver", "methods_help", "AbstractSolver"
 #: method name -> solver class
 SOLVERS: dict[str, type[AbstractSolver]] = {}
 
-_S = TypeVar("_S", bound=type)
+_S = TypeVar("_S", bound=type[AbstractSolver])
 
 
 def register(cls: _S) -> _S:
@@ -61,7 +61,7 @@ def methods_help() -> str:
         extra = f" ({', '.join(caps)})" if caps else ""
         limit = f"; default max_iter {cls.default_max_iter}" if cls.default_max_iter else ""
         lines.append(f"    ``{name!r}``{extra}: {summary}{limit}")
-        fields = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
+        fields: tuple[dataclasses.Field[object], ...] = dataclasses.fields(cls) if dataclasses.is_dataclass(cls) else ()
         for f in fields:
             lines.append(f"        option ``{f.name}`` (default ``{f.default!r}``)")
     return "\n".join(lines) + "\n"

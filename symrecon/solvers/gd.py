@@ -72,7 +72,7 @@ class GradientDescent(AbstractSolver):
     def __post_init__(self) -> None:
         from ._gd_kernels import OPTIMIZERS
 
-        checks = {"optimizer": tuple(sorted(OPTIMIZERS)), "beta1": "unit_interval", "beta2": "unit_interval",
+        checks: dict[str, str | tuple[str, ...]] = {"optimizer": tuple(sorted(OPTIMIZERS)), "beta1": "unit_interval", "beta2": "unit_interval",
                   "eps": "positive"}
         if self.learning_rate is not None:
             checks["learning_rate"] = "positive"

@@ -189,7 +189,7 @@ class ScipyLBFGS(AbstractSolver):
 
         model = problem.model
         max_iter = iteration_limit(problem, self.default_max_iter)
-        bounds = list(zip(problem.lower, problem.upper)) if problem.has_bounds else None
+        bounds = None if problem.lower is None or problem.upper is None else list(zip(problem.lower, problem.upper))
         # stop on the residual, not on L-BFGS-B's relative tolerances: the cost is
         # sum r^2, so max|r| <= tol is guaranteed once the cost is below tol^2
         target_cost = problem.tol ** 2
