@@ -24,9 +24,10 @@ from .errors import (
 )
 from .executor import EXECUTORS, run_blocks
 from .models import Dense, Sequential
-from .result import DEFAULT_TOL, Reconstruction
+from .result import Reconstruction
 from .solvers import SOLVERS, AbstractSolver, Problem, get_solver, methods_help
 from .solvers._common import start_points
+from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 from .validation import as_batch, as_real_array, check_bounds, check_max_iter, check_tol
 
 __all__ = ["reconstruct", "make_problem", "resolve_solver"]
@@ -69,7 +70,7 @@ def _start(x0: ArrayLike | None, n: int, n_in: int) -> np.ndarray | None:
 
 def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bounds: object = None,
                  tol: float | None = None, max_iter: int | None = None,
-                 progress: bool | None = None) -> Problem:
+                 progress: bool | None = None, rtol: float | None = None) -> Problem:
     """Validate user input into a :class:`Problem` (the only place checks happen).
 
     Raises
@@ -79,7 +80,8 @@ def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bo
     model = _as_model(model)
     y_batch, single = as_batch(y, model.n_out, "target y")
     model.check_target(y_batch)
-    tol_value = check_tol(DEFAULT_TOL if tol is None else tol)
+    tol_value = check_tol(DEFAULT_ATOL if tol is None else tol)
+    rtol_value = check_tol(DEFAULT_RTOL if rtol is None else rtol, "rtol", allow_zero=True)
     limit = check_max_iter(max_iter)
     if progress is not None and not isinstance(progress, (bool, np.bool_)):
         raise InvalidParameterError(f"progress must be True, False or None; got {progress!r}")
@@ -94,7 +96,8 @@ def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bo
                 f"[{lower[col]!r}, {upper[col]!r}]"
             )
     return Problem(model=model, y=y_batch, x0=x_start, lower=lower, upper=upper, tol=tol_value,
-                   max_iter=limit, single=single, progress=None if progress is None else bool(progress))
+                   max_iter=limit, single=single, progress=None if progress is None else bool(progress),
+                   rtol=rtol_value)
 
 
 def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> AbstractSolver:
@@ -115,8 +118,8 @@ def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> 
 
 def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractSolver = "auto", *,
                 x0: ArrayLike | None = None, bounds: object = None, tol: float | None = None,
-                max_iter: int | None = None, progress: bool | None = None, executor: str = "serial",
-                **options: object) -> Reconstruction:
+                rtol: float | None = None, max_iter: int | None = None, progress: bool | None = None,
+                executor: str = "serial", **options: object) -> Reconstruction:
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
@@ -133,8 +136,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     bounds : (lower, upper), optional
         Box bounds on ``x``; scalars or arrays of shape ``(n_in,)``; None or
         ``-inf``/``inf`` for an open side.
-    tol : float, optional
-        Success tolerance on ``max_i |model(x)_i - y_i|``; default ``1e-9``.
+    tol, rtol : float, optional
+        Absolute (default ``1e-9``) and relative (default ``1e-12``) parts of
+        the success tolerance on each ``|model(x)_j - y_j|``; the rule, which
+        also tightens near a finite end of the output activation's image, is
+        in :mod:`symrecon.tolerance`.
     max_iter : int, optional
         Iteration limit for iterative methods (default: the method's own).
     progress : bool, optional
@@ -169,15 +175,15 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:
         raise InvalidParameterError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}; got {executor!r}")
-    problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress)
+    problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
+                           rtol=rtol)
     solver.check_capabilities(problem)
     if not solver.exact:
         start = start_points(problem)
         start.setflags(write=False)
         problem = dataclasses.replace(problem, x0=start)
     block = run_blocks(solver, problem, executor)
-    return Reconstruction.from_block(problem.model, block, problem.y, tol=problem.tol,
-                                     elapsed=time.perf_counter() - t0, single=problem.single)
+    return Reconstruction.from_block(problem, block, elapsed=time.perf_counter() - t0)
 
 
 reconstruct.__doc__ = (reconstruct.__doc__ or "") + methods_help()

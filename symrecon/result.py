@@ -17,16 +17,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from .recheck import forward_rows, max_residual
+from .tolerance import DEFAULT_ATOL, unit_tolerance, within
 from .sets import AffineSet
 from .status import SUCCESS_CODES, Status
 
 if TYPE_CHECKING:
-    from .solvers._base import BlockResult
+    from .solvers._base import BlockResult, Problem
 
 __all__ = ["Status", "AffineSet", "Reconstruction", "DEFAULT_TOL"]
 
-#: Default tolerance on the residual ``max_i |model(x)_i - y_i|`` (absolute).
-DEFAULT_TOL = 1e-9
+#: Default absolute tolerance (see :mod:`symrecon.tolerance` for the whole rule).
+DEFAULT_TOL = DEFAULT_ATOL
 
 
 def _frozen(a: Any, owned: bool = False) -> Any:
@@ -80,15 +81,17 @@ class Reconstruction:
     history: NDArray[np.float64] | None = None
     affine_set: AffineSet | None = None
     stats: Mapping[str, Any] = field(default_factory=dict)
+    rtol: float = 0.0
+    within_tol: bool | NDArray[np.bool_] = False
 
     # ------------------------------------------------------------------
     @classmethod
-    def from_block(cls, model: Any, block: "BlockResult", y_target: NDArray[np.float64], *, tol: float,
-                   elapsed: float, single: bool) -> "Reconstruction":
+    def from_block(cls, problem: "Problem", block: "BlockResult", *, elapsed: float) -> "Reconstruction":
         """Assemble the result of a solver's :class:`~symrecon.solvers.BlockResult` (arrays it owns, not copied)."""
         affine = None if block.null_basis is None else AffineSet(point=block.x, null_basis=block.null_basis)
-        return cls.build(model, block.x, y_target, tol=tol, status=block.status, method=block.method,
-                         n_iter=block.n_iter, elapsed=elapsed, single=single, history=block.history,
+        return cls.build(problem.model, block.x, problem.y, tol=problem.tol, rtol=problem.rtol,
+                         unit_tol=problem.unit_tol, status=block.status, method=block.method,
+                         n_iter=block.n_iter, elapsed=elapsed, single=problem.single, history=block.history,
                          affine_set=affine, stats=block.stats, owned=True)
 
     @classmethod
@@ -96,7 +99,8 @@ class Reconstruction:
               status: Status | NDArray[np.int8], method: str | NDArray[np.object_],
               n_iter: int | NDArray[np.int64], elapsed: float, single: bool,
               history: NDArray[np.float64] | None = None, affine_set: AffineSet | None = None,
-              stats: Mapping[str, Any] | None = None, owned: bool = False) -> "Reconstruction":
+              stats: Mapping[str, Any] | None = None, owned: bool = False, rtol: float = 0.0,
+              unit_tol: NDArray[np.float64] | None = None) -> "Reconstruction":
         """Assemble a result, re-checking ``x`` by a forward pass.
 
         Parameters
@@ -114,12 +118,17 @@ class Reconstruction:
         owned : bool
             The arrays were created by symrecon for this result: frozen in
             place instead of copied.
+        rtol, unit_tol : float, ndarray (N, n_out)
+            The relative tolerance and the per-unit tolerance it gives with
+            ``tol`` (computed here when not given; see :mod:`symrecon.tolerance`).
         """
         x = np.asarray(x, dtype=np.float64)
         n = x.shape[0]
         y_pred = forward_rows(model, x)
         residual = max_residual(y_pred, y_target)
-        ok = residual <= tol
+        if unit_tol is None:
+            unit_tol = unit_tolerance(model, y_target, atol=tol, rtol=rtol)
+        ok = within(y_pred, y_target, unit_tol)
 
         codes = np.full(n, status, dtype=np.int8) if isinstance(status, Status) else np.array(status, dtype=np.int8)
         claimed = np.isin(codes, SUCCESS_CODES)
@@ -138,13 +147,13 @@ class Reconstruction:
                 x=_frozen(x[0], owned), y_target=_frozen(y_target[0]), y_pred=_frozen(y_pred[0], True),
                 residual=float(residual[0]), status=Status(int(codes[0])), method=str(methods[0]),
                 n_iter=int(iters[0]), elapsed=float(elapsed), tol=float(tol), history=_frozen(history, owned),
-                affine_set=_squeeze_affine(affine_set), stats=stats_view,
+                affine_set=_squeeze_affine(affine_set), stats=stats_view, rtol=float(rtol), within_tol=bool(ok[0]),
             )
         return cls(
             x=_frozen(x, owned), y_target=_frozen(y_target), y_pred=_frozen(y_pred, True),
             residual=_frozen(residual, True), status=_frozen(codes, True), method=_frozen(methods, True),
             n_iter=_frozen(iters if owned else iters.copy(), owned), elapsed=float(elapsed), tol=float(tol),
-            history=None, affine_set=affine_set, stats=stats_view,
+            history=None, affine_set=affine_set, stats=stats_view, rtol=float(rtol), within_tol=_frozen(ok, True),
         )
 
     # ------------------------------------------------------------------
@@ -154,10 +163,11 @@ class Reconstruction:
 
     @property
     def success(self):
-        """True where the re-checked residual is within ``tol`` (bool, or bool array for a batch)."""
-        if self.is_batch:
-            return np.asarray(self.residual) <= self.tol
-        return bool(self.residual <= self.tol)
+        """True where every output unit is within tolerance (bool, or bool array for a batch).
+
+        The rule (``tol``, ``rtol`` and the image ends) is in :mod:`symrecon.tolerance`.
+        """
+        return self.within_tol
 
     @property
     def statuses(self) -> list[Status]:
@@ -193,9 +203,10 @@ class Reconstruction:
             method_counts[str(m)] = method_counts.get(str(m), 0) + 1
         return {
             "n_targets": int(res.size),
-            "n_success": int(np.sum(res <= self.tol)),
+            "n_success": int(np.sum(self.within_tol)),
             "max_residual": float(np.max(res)),
             "tol": float(self.tol),
+            "rtol": float(self.rtol),
             "methods": method_counts,
             "status_counts": counts,
             "elapsed": float(self.elapsed),

@@ -136,10 +136,11 @@ def check_option(method: str, name: str, value: Any, kind: str | tuple[Any, ...]
     raise InvalidParameterError(f"The {name!r} option of method {method!r} must be {expected}. Got {value!r} instead.")
 
 
-def check_tol(tol: Any) -> float:
-    """A finite positive tolerance (NumPy scalars accepted)."""
-    if not (_is_real(tol) and math.isfinite(tol) and tol > 0):
-        raise InvalidParameterError(f"tol must be a finite positive number; got {tol!r}")
+def check_tol(tol: Any, name: str = "tol", allow_zero: bool = False) -> float:
+    """A finite positive (or, with ``allow_zero``, non-negative) tolerance; NumPy scalars accepted."""
+    if not (_is_real(tol) and math.isfinite(tol) and (tol > 0 or (allow_zero and tol == 0))):
+        expected = "a finite non-negative number" if allow_zero else "a finite positive number"
+        raise InvalidParameterError(f"{name} must be {expected}; got {tol!r}")
     return float(tol)
 
 

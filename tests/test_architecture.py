@@ -40,7 +40,7 @@ def test_a_row_never_written_reads_not_run_never_success():
     block = BlockResult(x=np.array([[0.0, 0.0, 0.0], [np.nan] * 3]),
                         status=np.array([Status.CONVERGED, Status.NOT_RUN], dtype=np.int8),
                         n_iter=np.zeros(2, dtype=np.int64), method="newton")
-    res = sr.Reconstruction.from_block(model, block, y, tol=1e-9, elapsed=0.0, single=False)
+    res = sr.Reconstruction.from_block(make_problem(model, y), block, elapsed=0.0)
     assert res.success.tolist() == [True, False]
     assert res.statuses == [Status.CONVERGED, Status.NOT_RUN]
 
@@ -98,7 +98,9 @@ def test_executors_cover_every_row_once(executor, monkeypatch):
     monkeypatch.setattr(SOLVERS["newton"], "solve_block", counting)
     res = sr.reconstruct(model, y, method="newton", executor=executor)
     assert sorted(calls) == sorted([7] * 7 + [1])
-    np.testing.assert_array_equal(res.x, whole.x)
+    # same answers, up to where each block's kernels stopped within tolerance
+    np.testing.assert_allclose(res.x, whole.x, atol=1e-6)
+    np.testing.assert_allclose(model(res.x), y, atol=1e-9)
     assert np.all(res.success) and res.stats["n_damped"] == whole.stats["n_damped"]
 
 
@@ -183,3 +185,20 @@ def test_compare_refuses_a_bare_method_string():
     model = sr.Sequential([sr.Dense([[0.4]], [-25.0])])
     with pytest.raises(InvalidParameterError, match="methods must be a sequence .*got 'newton'"):
         sr.compare(model, [100.0], methods="newton")
+
+
+def test_tolerance_is_relative_and_tightens_at_the_ends_of_the_image():
+    # a sigmoid target of 1e-300 is not "reached" by sigmoid(-25) = 1.4e-11, though within 1e-9 of it
+    sig = sr.Sequential([sr.Dense([[0.4]], [-25.0], "sigmoid")])
+    x_wrong = np.array([[0.0]])
+    res = sr.Reconstruction.build(sig, x_wrong, np.array([[1e-300]]), tol=1e-9, status=sr.Status.CONVERGED,
+                                  method="newton", n_iter=1, elapsed=0.0, single=True, rtol=1e-12)
+    assert not res.success and res.status is sr.Status.INACCURATE
+    good = sr.reconstruct(sig, [1e-300])
+    assert good.success and good.x[0] == pytest.approx((np.log(1e-300) + 25.0) / 0.4, rel=1e-9)
+    # a linear target of 1e307: the closed form is within a few ulps, and that is success for every method
+    lin = sr.Sequential([sr.Dense([[2.0]], [0.0])])
+    for method in ("auto", "analytic", "scipy"):
+        res = sr.reconstruct(lin, [1e307], method=method)
+        assert res.success, (method, res.message)
+        assert res.x[0] == pytest.approx(5e306, rel=1e-15)

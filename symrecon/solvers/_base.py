@@ -46,8 +46,10 @@ class Problem:
         Starting points (None: the solver picks).
     lower, upper : ndarray, shape (n_in,), read-only, or None
         Box bounds (``-inf``/``inf`` where a side is open); None when unbounded.
-    tol : float
-        Residual tolerance (``max_i |model(x)_i - y_i|``).
+    tol, rtol : float
+        Absolute and relative parts of the tolerance (see :mod:`symrecon.tolerance`).
+    unit_tol : ndarray, shape (N, n_out), read-only
+        The allowed ``|model(x)_j - y_j|`` per target and unit.
     max_iter : int or None
         Iteration limit (None: the solver's default).
     single : bool
@@ -65,6 +67,27 @@ class Problem:
     max_iter: int | None
     single: bool
     progress: bool | None = None
+    rtol: float = 0.0
+    unit_tol: Float64Array | None = None
+
+    def __post_init__(self) -> None:
+        if self.unit_tol is None:
+            from ..tolerance import unit_tolerance
+
+            tol = unit_tolerance(self.model, self.y, atol=self.tol, rtol=self.rtol)
+            tol.setflags(write=False)
+            object.__setattr__(self, "unit_tol", tol)
+
+    @property
+    def row_tol(self) -> Float64Array:
+        """The allowed max-norm residual per target (N,): the strictest unit's tolerance."""
+        assert self.unit_tol is not None
+        return np.min(self.unit_tol, axis=1)
+
+    @property
+    def kernel_tol(self) -> float:
+        """One tolerance for a whole block (the strictest row's), for kernels that take a scalar."""
+        return float(np.min(self.row_tol))
 
     @property
     def n_targets(self) -> int:
@@ -81,7 +104,8 @@ class Problem:
         the starting points of the selected rows when given.
         """
         start = self.x0[rows] if (x0 is None and self.x0 is not None) else x0
-        return dataclasses.replace(self, y=_read_only(self.y[rows]),
+        assert self.unit_tol is not None
+        return dataclasses.replace(self, y=_read_only(self.y[rows]), unit_tol=_read_only(self.unit_tol[rows]),
                                    x0=None if start is None else _read_only(start))
 
 

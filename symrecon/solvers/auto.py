@@ -134,7 +134,8 @@ class Auto(AbstractSolver):
         if rows.size == 0:
             return None
         r = _residuals(problem.model, x_a[rows], problem.y[rows])
-        good, near = rows[r <= problem.tol], rows[r > problem.tol]
+        fine = r <= problem.row_tol[rows]
+        good, near = rows[fine], rows[~fine]
         route.x[good] = x_a[good]
         route.status[good] = Status.EXACT
         route.method[good] = "analytic"
@@ -172,7 +173,7 @@ class Auto(AbstractSolver):
             route.status[take] = block.status[better]
             route.n_iter[take] = block.n_iter[better]
             route.method[take] = solver.name
-            route.todo[rows[r_s <= problem.tol]] = False
+            route.todo[rows[r_s <= problem.row_tol[rows]]] = False
         return history
 
 

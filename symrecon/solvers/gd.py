@@ -93,7 +93,7 @@ class GradientDescent(AbstractSolver):
 
         def work(start: int, stop: int) -> None:
             sl = slice(start, stop)
-            gd_batch(*run.pm.args, run.x0[sl], run.ys[sl], run.lower, run.upper, run.has_bounds, problem.tol,
+            gd_batch(*run.pm.args, run.x0[sl], run.ys[sl], run.lower, run.upper, run.has_bounds, problem.kernel_tol,
                      run.max_iter, opt, lr, float(self.beta1), float(self.beta2), float(self.eps), run.xs[sl],
                      run.status[sl], run.iters[sl], run.hist)
 

@@ -97,7 +97,7 @@ class GaussNewton(AbstractSolver):
         run = KernelRun(problem, self.default_max_iter)
         pm, max_iter, lower, upper, has_bounds = run.pm, run.max_iter, run.lower, run.upper, run.has_bounds
         x0, ys, xs, status, iters, hist = run.x0, run.ys, run.xs, run.status, run.iters, run.hist
-        tol = TOL_MARGIN * problem.tol
+        tol = TOL_MARGIN * problem.kernel_tol
         winv = layer_inverses(problem.model) if (self.structured and not has_bounds) else None
         n_damped = 0
 

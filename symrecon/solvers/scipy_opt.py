@@ -87,11 +87,12 @@ def _run_per_target(solver: AbstractSolver, problem: Problem, one) -> BlockResul
     codes = np.full(n, Status.NOT_RUN, dtype=np.int8)
     iters = np.zeros(n, dtype=np.int64)
     nfev = np.zeros(n, dtype=np.int64)
+    row_tol = problem.row_tol
     for t in range(n):
         x, n_it, n_f, exhausted = one(x0[t], problem.y[t])
         xs[t] = x
         r = np.max(np.abs(problem.model.forward(x) - problem.y[t])) if np.all(np.isfinite(x)) else np.inf
-        codes[t] = _verdict(float(r), problem.tol, exhausted)
+        codes[t] = _verdict(float(r), float(row_tol[t]), exhausted)
         iters[t], nfev[t] = n_it, n_f
     return BlockResult(x=xs, status=codes, n_iter=iters, method=solver.name, stats={"nfev": int(nfev.sum())})
 
@@ -192,7 +193,7 @@ class ScipyLBFGS(AbstractSolver):
         bounds = None if problem.lower is None or problem.upper is None else list(zip(problem.lower, problem.upper))
         # stop on the residual, not on L-BFGS-B's relative tolerances: the cost is
         # sum r^2, so max|r| <= tol is guaranteed once the cost is below tol^2
-        target_cost = problem.tol ** 2
+        target_cost = problem.kernel_tol ** 2
 
         def one(x0, y):
             def fun(x):
