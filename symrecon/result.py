@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from .recheck import forward_rows, max_residual
 from .tolerance import DEFAULT_ATOL, unit_tolerance, within
 from .sets import AffineSet
-from .status import SUCCESS_CODES, Status
+from .status import SUCCESS_CODES, Status, advice
 
 if TYPE_CHECKING:
     from .solvers._base import BlockResult, Problem
@@ -181,14 +181,20 @@ class Reconstruction:
         """The status message; for a batch, counts per status."""
         if isinstance(self.status, Status):
             reason = self.stats.get("reason") if self.status is Status.INFEASIBLE else None
-            return self.status.message + (f" {reason}" if reason else "")
+            return _sentence(self.status.message, reason, self._advice(self.status, str(self.method)))
         counts = self.summary()["status_counts"]
         n = len(self.status)
         parts = [f"{int(np.sum(self.success))} of {n} targets within tolerance {self.tol:g}."]
+        methods = np.asarray(self.method, dtype=object)
         for name, count in counts.items():
-            if not Status[name].success:
-                parts.append(f"{count}: {Status[name].message}")
+            status = Status[name]
+            if not status.success:
+                first = str(methods[np.flatnonzero(np.asarray(self.status) == status)[0]])
+                parts.append(f"{count}: {_sentence(status.message, None, self._advice(status, first))}")
         return " ".join(parts)
+
+    def _advice(self, status: Status, method: str) -> str:
+        return advice(status, method, self.stats.get("max_iter"))
 
     def summary(self) -> dict[str, Any]:
         """Plain-Python (JSON-safe) summary of the result."""
@@ -226,6 +232,10 @@ class Reconstruction:
         from .report import reconstruction_report
 
         return reconstruction_report(self)
+
+
+def _sentence(*parts: str | None) -> str:
+    return " ".join(p for p in parts if p)
 
 
 def _squeeze_affine(aff: AffineSet | None) -> AffineSet | None:

@@ -27,7 +27,7 @@ import enum
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Status", "LaneState", "SUCCESS_CODES"]
+__all__ = ["Status", "LaneState", "SUCCESS_CODES", "advice"]
 
 
 class Status(enum.IntEnum):
@@ -74,17 +74,36 @@ _MESSAGES = {
     Status.NOT_RUN: "No solver ran for this target.",
     Status.EXACT: "Closed-form inverse; the re-checked residual is within tolerance.",
     Status.CONVERGED: "Converged: the re-checked residual is within tolerance.",
-    Status.MAX_ITER: ("The iteration limit was reached before the residual fell within tolerance; "
-                      "increase `max_iter`."),
+    Status.MAX_ITER: "The iteration limit was reached before the residual fell within tolerance.",
     Status.STALLED: ("The iteration stopped at a point whose output is not the target: a local minimum "
-                     "of the residual, or a target that is unreachable by this network (not proved); "
-                     "try another `x0`, wider `bounds` or another method."),
-    Status.DIVERGED: "The iteration produced non-finite values; try another method or starting point.",
+                     "of the residual, or a target that is unreachable by this network (not proved)."),
+    Status.DIVERGED: "The iteration produced non-finite values.",
     Status.INACCURATE: ("The solver finished but the re-checked residual exceeds tolerance (ill-conditioned "
-                        "problem or loose solver settings); loosen `tol` or try an iterative method."),
+                        "problem or loose solver settings)."),
     Status.INFEASIBLE: ("No input produces this target: a value lies outside what an activation can "
                         "output."),
 }
+
+#: what to try next, per verdict and per method that produced it ("*": any method); never the
+#: method that just ran, and never a limit without saying what it was
+_ADVICE: dict[tuple[Status, str], str] = {
+    (Status.MAX_ITER, "gd"): "First-order descent is slow here: try method='newton'.",
+    (Status.MAX_ITER, "*"): "Raise `max_iter` above {max_iter}, or try method='{other}'.",
+    (Status.STALLED, "*"): "Try another `x0`, wider `bounds`, or method='{other}'.",
+    (Status.DIVERGED, "gd"): "Lower `learning_rate` or try method='newton'.",
+    (Status.DIVERGED, "*"): "Try another starting point `x0` or method='{other}'.",
+    (Status.INACCURATE, "*"): "Loosen `tol`, or try method='{other}'.",
+}
+
+#: the method suggested after each one fails
+_OTHER = {"newton": "scipy", "scipy": "newton", "lbfgs": "newton", "gd": "newton", "analytic": "newton"}
+
+
+def advice(status: Status, method: str, max_iter: object = None) -> str:
+    """What to try after ``method`` ended with ``status`` ("" when nothing needs doing)."""
+    text = _ADVICE.get((status, method)) or _ADVICE.get((status, "*"), "")
+    return text.format(other=_OTHER.get(method, "newton"), max_iter=max_iter if max_iter is not None else "its value")
+
 
 #: the codes that count as success, for vectorised checks on status arrays
 SUCCESS_CODES: NDArray[np.int8] = np.array([Status.EXACT, Status.CONVERGED], dtype=np.int8)

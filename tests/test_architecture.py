@@ -202,3 +202,14 @@ def test_tolerance_is_relative_and_tightens_at_the_ends_of_the_image():
         res = sr.reconstruct(lin, [1e307], method=method)
         assert res.success, (method, res.message)
         assert res.x[0] == pytest.approx(5e306, rel=1e-15)
+
+
+@pytest.mark.parametrize("method", ["gd", "newton", "scipy", "lbfgs"])
+def test_failure_advice_never_names_the_method_that_ran_or_a_limit_in_force(method):
+    # ReLUs are >= 0, so a negative target is unreachable; a small budget makes gd run out of iterations
+    model = sr.Sequential([sr.Dense([[1.0, 2.0]], [0.5, -0.5], "relu"), sr.Dense([[1.0], [1.0]])])
+    res = sr.reconstruct(model, [-1.0], method=method, max_iter=40)
+    assert not res.success
+    assert f"method='{method}'" not in res.message
+    if res.status is Status.MAX_ITER and method != "gd":
+        assert "above 40" in res.message

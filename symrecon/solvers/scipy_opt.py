@@ -94,7 +94,8 @@ def _run_per_target(solver: AbstractSolver, problem: Problem, one) -> BlockResul
         r = np.max(np.abs(problem.model.forward(x) - problem.y[t])) if np.all(np.isfinite(x)) else np.inf
         codes[t] = _verdict(float(r), float(row_tol[t]), exhausted)
         iters[t], nfev[t] = n_it, n_f
-    return BlockResult(x=xs, status=codes, n_iter=iters, method=solver.name, stats={"nfev": int(nfev.sum())})
+    stats = {"nfev": int(nfev.sum()), "max_iter": iteration_limit(problem, solver.default_max_iter or 0)}
+    return BlockResult(x=xs, status=codes, n_iter=iters, method=solver.name, stats=stats)
 
 
 @register
