@@ -362,7 +362,8 @@ class ThresholdedReLU(Op):
 
     def _derivative(self, x: Array) -> Array:
         t, m = self.threshold, self.max_value
-        inside = (x > t) & (x > 0) & ((x < m) if m is not None else True)
+        # Without a ceiling nothing clips the kept values, negative ones included (t < 0).
+        inside = (x > t) & (((x > 0) & (x < m)) if m is not None else True)
         return np.where(inside, 1.0, np.where(x < t, self.negative_slope, 0.0))
 
     def jvp(self, xs: Sequence[Array], y: Array, tangents: Sequence[Array]) -> Array:
