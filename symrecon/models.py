@@ -159,8 +159,8 @@ class Dense(AbstractLayer):
         return int(self.kernel.shape[1])
 
     def pre_activation(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``x @ kernel + bias`` for ``x`` of shape ``(..., n_in)``."""
-        return x @ self.kernel + self.bias
+        """``x @ kernel + bias`` for ``x`` of shape ``(..., n_in)`` (the graph's affine op)."""
+        return self.graph.nodes[1].op.forward([x])  # type: ignore[union-attr]
 
     def add_to_graph(self, builder: GraphBuilder, value: Value) -> Value:
         """Nodes ``{name}/z`` (:class:`~symrecon.graph.Affine`) and ``{name}/a`` (:class:`~symrecon.graph.Elementwise`).

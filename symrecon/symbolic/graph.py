@@ -38,7 +38,8 @@ from ..graph import Node
 from ..models import Dense, Sequential
 from .latex import activation_latex, latex, named_matrix, named_symbol
 
-__all__ = ["MAX_EXPLICIT_WIDTH", "ForwardGraph", "LayerGraph", "forward_graph", "input_symbols", "substitute"]
+__all__ = ["MAX_EXPLICIT_WIDTH", "ForwardGraph", "LayerGraph", "forward_graph", "graph_expressions", "input_symbols",
+           "substitute"]
 
 #: a layer wider than this (inputs or outputs) is typeset in matrix form
 MAX_EXPLICIT_WIDTH = 4
@@ -303,3 +304,35 @@ def forward_graph(model, numeric: bool = True) -> ForwardGraph:
                 f"forward_graph needs Dense layers; layer {i} ({layer.name!r}) is a {type(layer).__name__}"
             )
     return ForwardGraph(model, bool(numeric))
+
+
+def graph_expressions(graph) -> dict[str, sp.Matrix]:
+    """Every node of an operation graph as SymPy row matrices of the inputs ``x_0 ..``.
+
+    The same per-op SymPy forms :class:`ForwardGraph` uses, applied to any
+    graph (recurrent ones included, with sequences flattened row-major:
+    ``x_{t n + j}`` is feature ``j`` at step ``t``).  Expressions grow with
+    depth and length: meant for small graphs and for tests.
+
+    Parameters
+    ----------
+    graph : symrecon.graph.Graph, or a model (see :func:`symrecon.graph.to_graph`)
+
+    Returns
+    -------
+    dict
+        ``{node name: sympy.Matrix (1 x width)}``
+
+    Examples
+    --------
+    >>> import symrecon as sr
+    >>> graph_expressions(sr.Dense([[2.0]], [1.0], name="d").graph)["d/a"]
+    Matrix([[2*x_0 + 1]])
+    """
+    from ..graph import INPUT, to_graph
+
+    graph = to_graph(graph)
+    values = {INPUT: sp.Matrix([list(input_symbols(graph.n_in))])}
+    for node in graph.nodes[1:]:
+        values[node.name] = node.op.sympy([values[i] for i in node.inputs])
+    return values
