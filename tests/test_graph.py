@@ -178,3 +178,16 @@ def test_duck_typed_models_still_evaluate(rng):
 
     x = rng.normal(size=(3, 2))
     np.testing.assert_allclose(numpy_ref.forward(Model(), x), np.tanh(x).sum(axis=1, keepdims=True) + 1, rtol=1e-14)
+
+
+def test_layer_values_reads_the_graph(rng):
+    m = _dense_model(rng)
+    x = rng.normal(size=(3, 3))
+    (l1, a1, d1), (l2, a2, d2) = numpy_ref.layer_values(m, x)
+    assert (l1, l2) == m.layers
+    z1 = x @ m.layers[0].kernel + m.layers[0].bias
+    np.testing.assert_allclose(a1, np.tanh(z1), rtol=1e-15)
+    np.testing.assert_allclose(d1, 1 - np.tanh(z1) ** 2, rtol=1e-14)
+    np.testing.assert_allclose(a2, m(x), rtol=1e-15)
+    with pytest.raises(TypeError, match="chain of dense layers"):
+        list(numpy_ref.layer_values(_lstm_model(rng), rng.normal(size=(1, 2, 2))))

@@ -26,14 +26,15 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from ..graph import INPUT, Graph, to_graph
+from ..graph import INPUT, Elementwise, Graph, to_graph
 
-__all__ = ["evaluate", "forward", "gradient", "graph_of", "jacobian"]
+__all__ = ["evaluate", "forward", "gradient", "graph_of", "jacobian", "layer_values"]
 
 Float64Array = NDArray[np.float64]
 
@@ -113,3 +114,25 @@ def gradient(model: Any, x: ArrayLike, y: ArrayLike) -> tuple[Float64Array, Floa
             cotangents[name] = cotangents[name] + gi if name in cotangents else gi
     grad = cotangents.get(INPUT, np.zeros_like(values[INPUT]))
     return np.sum(r * r, axis=1), grad.reshape((grad.shape[0],) + graph.input_shape)
+
+
+def layer_values(model: Any, x: ArrayLike) -> Iterator[tuple[Any, Float64Array, Float64Array]]:
+    """For a chain of dense layers: ``(layer, a, d)`` per layer, ``a = f(z)`` and ``d = f'(z)``, both ``(N, width)``.
+
+    Read off the graph's ``{layer}/a`` nodes (what the structured Gauss-Newton
+    twins need: every layer's activation and its derivative).
+
+    Raises
+    ------
+    TypeError
+        A model whose graph is not a chain of affine + activation pairs.
+    """
+    graph = graph_of(model, x)
+    values = evaluate(graph, x)
+    acts = [node for node in graph.nodes[1:] if isinstance(node.op, Elementwise)]
+    layers = tuple(getattr(model, "layers", (model,)))
+    if len(acts) != len(layers) or 2 * len(acts) != len(graph.nodes) - 1:
+        raise TypeError(f"layer_values needs a chain of dense layers; {graph!r} is not one")
+    for layer, node in zip(layers, acts):
+        z = values[node.inputs[0]]
+        yield layer, values[node.name], node.op.activation.numpy_derivative(z)  # type: ignore[union-attr]
