@@ -100,7 +100,8 @@ class Affine(Op):
         return xs[0] @ self.W + self.b
 
     def jvp(self, xs: Sequence[Array], y: Array, tangents: Sequence[Array]) -> Array:
-        return np.einsum("ij,nik->njk", self.W, tangents[0])
+        # W^T (n_out, n_in) broadcast over the batch: a BLAS call, several times faster than einsum.
+        return np.matmul(self.W.T, tangents[0])
 
     def vjp(self, xs: Sequence[Array], y: Array, g: Array) -> tuple[Array, ...]:
         return (g @ self.W.T,)

@@ -306,7 +306,7 @@ def forward_graph(model, numeric: bool = True) -> ForwardGraph:
     return ForwardGraph(model, bool(numeric))
 
 
-def graph_expressions(graph) -> dict[str, sp.Matrix]:
+def graph_expressions(graph: object) -> dict[str, sp.Matrix]:
     """Every node of an operation graph as SymPy row matrices of the inputs ``x_0 ..``.
 
     The same per-op SymPy forms :class:`ForwardGraph` uses, applied to any
