@@ -101,6 +101,10 @@ class AbstractLayer(ABC):
             cached = self.__dict__["_graph"] = to_graph(self)
         return cached
 
+    def __getstate__(self) -> dict:
+        # The graph cache is rebuilt on demand: pickles (sent to worker processes) carry the weights once.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_graph", "_graphs")}
+
     def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Apply the layer to ``x`` of shape ``(..., n_in)`` (already validated float64), via the NumPy reference."""
         x = np.asarray(x, dtype=np.float64)
@@ -224,6 +228,10 @@ class Sequential:
     def is_dense(self) -> bool:
         """True when every layer is a :class:`Dense` (what the solvers handle)."""
         return all(isinstance(layer, Dense) for layer in self.layers)
+
+    def __getstate__(self) -> dict:
+        # The graph cache is rebuilt on demand: pickles (sent to worker processes) carry the weights once.
+        return {k: v for k, v in self.__dict__.items() if k != "_graphs"}
 
     @property
     def takes_sequences(self) -> bool:

@@ -191,3 +191,16 @@ def test_layer_values_reads_the_graph(rng):
     np.testing.assert_allclose(a2, m(x), rtol=1e-15)
     with pytest.raises(TypeError, match="chain of dense layers"):
         list(numpy_ref.layer_values(_lstm_model(rng), rng.normal(size=(1, 2, 2))))
+
+
+def test_ops_pickle_frozen_and_models_drop_their_graph_cache(rng):
+    import pickle
+
+    op = pickle.loads(pickle.dumps(Affine(np.eye(2), [1.0, 2.0])))
+    assert not op.W.flags.writeable and not op.b.flags.writeable
+    lstm = LSTM(rng.normal(size=(1, 4)), rng.normal(size=(1, 4)))
+    lstm.to_graph(3)
+    assert "_graphs" not in lstm.__getstate__()
+    m = _dense_model(rng)
+    m.graph
+    assert "_graphs" not in m.__getstate__() and "_graph" not in m.layers[0].__getstate__()

@@ -85,6 +85,13 @@ class Op(ABC):
         for key, value in values.items():
             object.__setattr__(self, key, value)
 
+    def __setstate__(self, state: dict) -> None:
+        # Unpickled arrays come back writeable; an op's weights stay read-only.
+        for value in state.values():
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        self.__dict__.update(state)
+
     # -- structure ---------------------------------------------------------
     @abstractmethod
     def out_width(self, widths: Sequence[int]) -> int:
