@@ -103,7 +103,7 @@ class AbstractLayer(ABC):
 
     def __getstate__(self) -> dict:
         # The graph cache is rebuilt on demand: pickles (sent to worker processes) carry the weights once.
-        return {k: v for k, v in self.__dict__.items() if k not in ("_graph", "_graphs")}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_graph", "_graphs", "_ops")}
 
     def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
         """Apply the layer to ``x`` of shape ``(..., n_in)`` (already validated float64), via the NumPy reference."""

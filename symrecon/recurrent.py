@@ -139,6 +139,13 @@ class AbstractRecurrent(AbstractLayer):
         u = self.units
         return [b.add(f"{p}/{n}", Slice(i * u, (i + 1) * u), [source]) for i, n in enumerate(names)]
 
+    def _affine(self, key: str, W: NDArray[np.float64], bias: NDArray[np.float64] | None = None) -> Affine:
+        # One op per weight block, shared by every time step: a long sequence does not copy the weights T times.
+        ops = self.__dict__.setdefault("_ops", {})
+        if key not in ops:
+            ops[key] = Affine(W, bias)
+        return ops[key]
+
     def _sum(self, b: GraphBuilder, name: str, x_proj: str, h_proj: str) -> str:
         return b.add(name, Add((1.0, 1.0)), [x_proj, h_proj])
 
@@ -175,8 +182,8 @@ class SimpleRNN(AbstractRecurrent):
         self.activation = _activations.get(activation)
 
     def _add_step(self, b, p, x_t, h):
-        xp = b.add(f"{p}/xproj", Affine(self.kernel, self.bias), [x_t])
-        hp = b.add(f"{p}/hproj", Affine(self.recurrent_kernel), [h])
+        xp = b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias), [x_t])
+        hp = b.add(f"{p}/hproj", self._affine("hproj", self.recurrent_kernel), [h])
         h = b.add(f"{p}/h", Elementwise(self.activation, self.units), [self._sum(b, f"{p}/pre", xp, hp)])
         return h, h
 
@@ -223,8 +230,8 @@ class LSTM(AbstractRecurrent):
     def _add_step(self, b, p, x_t, state):
         h, c = state
         u, ra, act = self.units, self.recurrent_activation, self.activation
-        xp = b.add(f"{p}/xproj", Affine(self.kernel, self.bias), [x_t])
-        hp = b.add(f"{p}/hproj", Affine(self.recurrent_kernel), [h])
+        xp = b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias), [x_t])
+        hp = b.add(f"{p}/hproj", self._affine("hproj", self.recurrent_kernel), [h])
         blocks = self._gates(b, p, self._sum(b, f"{p}/pre", xp, hp), ("zi", "zf", "zg", "zo"))
         i, f, g, o = (b.add(f"{p}/{n}", Elementwise(fn, u), [z])
                       for n, fn, z in zip("ifgo", (ra, ra, act, ra), blocks))
@@ -282,21 +289,21 @@ class GRU(AbstractRecurrent):
     def _add_step(self, b, p, x_t, h):
         u, ra, act, R = self.units, self.recurrent_activation, self.activation, self.recurrent_kernel
         if self.reset_after:
-            xz, xr, xh = self._gates(b, p, b.add(f"{p}/xproj", Affine(self.kernel, self.bias[0]), [x_t]),
+            xz, xr, xh = self._gates(b, p, b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias[0]), [x_t]),
                                      ("xz", "xr", "xh"))
-            hz, hr, hh = self._gates(b, p, b.add(f"{p}/hproj", Affine(R, self.bias[1]), [h]), ("hz", "hr", "hh"))
+            hz, hr, hh = self._gates(b, p, b.add(f"{p}/hproj", self._affine("hproj", R, self.bias[1]), [h]), ("hz", "hr", "hh"))
         else:
-            xz, xr, xh = self._gates(b, p, b.add(f"{p}/xproj", Affine(self.kernel, self.bias), [x_t]),
+            xz, xr, xh = self._gates(b, p, b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias), [x_t]),
                                      ("xz", "xr", "xh"))
-            hz = b.add(f"{p}/hz", Affine(R[:, :u]), [h])
-            hr = b.add(f"{p}/hr", Affine(R[:, u:2 * u]), [h])
+            hz = b.add(f"{p}/hz", self._affine("hz", R[:, :u]), [h])
+            hr = b.add(f"{p}/hr", self._affine("hr", R[:, u:2 * u]), [h])
         z = b.add(f"{p}/z", Elementwise(ra, u), [self._sum(b, f"{p}/pre_z", xz, hz)])
         r = b.add(f"{p}/r", Elementwise(ra, u), [self._sum(b, f"{p}/pre_r", xr, hr)])
         if self.reset_after:
             # Keras 3 / tf.keras 2 default: the reset gate scales the recurrent projection.
             reset = b.add(f"{p}/r_hh", Mul(), [r, hh])
         else:
-            reset = b.add(f"{p}/r_hh", Affine(R[:, 2 * u:]), [b.add(f"{p}/rh", Mul(), [r, h])])
+            reset = b.add(f"{p}/r_hh", self._affine("r_hh", R[:, 2 * u:]), [b.add(f"{p}/rh", Mul(), [r, h])])
         cand = b.add(f"{p}/cand", Elementwise(act, u), [self._sum(b, f"{p}/pre_cand", xh, reset)])
         keep = b.add(f"{p}/zh", Mul(), [z, h])
         one_minus_z = b.add(f"{p}/one_minus_z", Add((-1.0,), const=1.0), [z])

@@ -200,7 +200,9 @@ def test_ops_pickle_frozen_and_models_drop_their_graph_cache(rng):
     assert not op.W.flags.writeable and not op.b.flags.writeable
     lstm = LSTM(rng.normal(size=(1, 4)), rng.normal(size=(1, 4)))
     lstm.to_graph(3)
-    assert "_graphs" not in lstm.__getstate__()
+    assert "_graphs" not in lstm.__getstate__() and "_ops" not in lstm.__getstate__()
+    g = lstm.to_graph(3)
+    assert g["lstm/t0/xproj"].op is g["lstm/t2/xproj"].op   # weights shared across steps, not copied
     m = _dense_model(rng)
     m.graph
     assert "_graphs" not in m.__getstate__() and "_graph" not in m.layers[0].__getstate__()
