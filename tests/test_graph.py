@@ -206,3 +206,24 @@ def test_ops_pickle_frozen_and_models_drop_their_graph_cache(rng):
     m = _dense_model(rng)
     m.graph
     assert "_graphs" not in m.__getstate__() and "_graph" not in m.layers[0].__getstate__()
+
+
+@pytest.mark.parametrize("kind", ["dense", "lstm", "gru"])
+def test_graph_bounds_contain_every_sampled_value(rng, kind):
+    if kind == "dense":
+        model = sr.Sequential([sr.Dense(rng.normal(size=(2, 3)), rng.normal(size=3), "silu", name="d1"),
+                               sr.Dense(rng.normal(size=(3, 2)), activation="tanh", name="d2"), Softmax(2, name="s")])
+        lo = rng.normal(size=(1, 2))
+    else:
+        cls, k = (LSTM, 4) if kind == "lstm" else (GRU, 3)
+        model = sr.Sequential([cls(rng.normal(size=(2, 2 * k)), rng.normal(size=(2, 2 * k)), return_sequences=True),
+                               sr.Dense(rng.normal(size=(2, 1)), name="head")])
+        lo = rng.normal(size=(1, 3, 2))
+    hi = lo + rng.uniform(0, 1, size=lo.shape)
+    box = numpy_ref.bounds(model, lo, hi)
+    samples = lo + (hi - lo) * rng.uniform(size=(500,) + lo.shape[1:])
+    values = numpy_ref.evaluate(numpy_ref.graph_of(model, samples), samples)
+    for name, v in values.items():
+        assert np.all(v >= box[name][0] - 1e-12) and np.all(v <= box[name][1] + 1e-12), name
+    with pytest.raises(ValueError, match="lower <= upper"):
+        numpy_ref.bounds(model, hi, lo)

@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..errors import InvalidValueError
 from ..graph import INPUT, Elementwise, Graph, to_graph
 
-__all__ = ["evaluate", "forward", "gradient", "graph_of", "jacobian", "layer_values"]
+__all__ = ["bounds", "evaluate", "forward", "gradient", "graph_of", "jacobian", "layer_values"]
 
 Float64Array = NDArray[np.float64]
 
@@ -114,6 +115,37 @@ def gradient(model: Any, x: ArrayLike, y: ArrayLike) -> tuple[Float64Array, Floa
             cotangents[name] = cotangents[name] + gi if name in cotangents else gi
     grad = cotangents.get(INPUT, np.zeros_like(values[INPUT]))
     return np.sum(r * r, axis=1), grad.reshape((grad.shape[0],) + graph.input_shape)
+
+
+def bounds(model: Any, lower: ArrayLike, upper: ArrayLike) -> dict[str, tuple[Float64Array, Float64Array]]:
+    """Sound interval bounds of every node over the input box ``lower <= x <= upper``.
+
+    Each op's :meth:`~symrecon.graph.Op.bound` is applied in graph order
+    (plain interval propagation: sound, not tight where a value is reused).
+    ``lower`` and ``upper`` are ``(N, *input_shape)``; infinite entries are allowed.
+
+    Returns
+    -------
+    dict
+        ``{node name: (lower (N, width), upper (N, width))}``
+
+    Examples
+    --------
+    >>> import numpy as np, symrecon as sr
+    >>> m = sr.Sequential([sr.Dense([[1.0, -1.0]], name="d", activation="relu")])
+    >>> lo, hi = bounds(m, np.array([[-1.0]]), np.array([[2.0]]))["d/a"]
+    >>> lo.tolist(), hi.tolist()
+    ([[0.0, 0.0]], [[2.0, 1.0]])
+    """
+    graph = graph_of(model, lower)
+    lo, hi = graph.check_input(lower), graph.check_input(upper)
+    if lo.shape != hi.shape or np.any(lo > hi):
+        raise InvalidValueError(f"bounds need lower <= upper of one shape; got {lo.shape} and {hi.shape}")
+    box = {INPUT: (lo, hi)}
+    for node in graph.nodes[1:]:
+        box[node.name] = node.op.bound([box[i][0] for i in node.inputs],  # type: ignore[union-attr]
+                                       [box[i][1] for i in node.inputs])
+    return box
 
 
 def layer_values(model: Any, x: ArrayLike) -> Iterator[tuple[Any, Float64Array, Float64Array]]:
