@@ -3,9 +3,11 @@
 Keras models can contain layers that symrecon can evaluate exactly but that
 do not fit the ``Dense`` mould (one elementwise activation from the registry
 after an affine map): a softmax over the units, or a ``ReLU`` layer with a
-threshold and a ceiling.  They are loaded into the classes below so that the
-forward pass reproduces Keras; the solvers and the analytic inverse treat them
-as opaque (they are not :class:`~symrecon.models.Dense`).
+threshold and a ceiling.  Each becomes one op of the graph
+(:class:`symrecon.graph.Softmax`, :class:`symrecon.graph.ThresholdedReLU`,
+node ``{name}/a``), so the forward pass reproduces Keras through the NumPy
+reference; the solvers and the analytic inverse still treat them as opaque
+(they are not :class:`~symrecon.models.Dense`).
 
 Examples
 --------
@@ -24,7 +26,9 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import graph as _graph
 from .errors import InvalidValueError, ShapeError
+from .graph import GraphBuilder, Value
 from .models import AbstractLayer
 
 __all__ = ["Softmax", "ThresholdedReLU"]
@@ -84,11 +88,10 @@ class Softmax(_ElementwiseBase):
     def __init__(self, width: int, name: str | None = None):
         super().__init__(width, name, "softmax")
 
-    def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        # Subtracting the row maximum keeps exp() from overflowing.
-        shifted = x - np.max(x, axis=-1, keepdims=True)
-        e = np.exp(shifted)
-        return e / np.sum(e, axis=-1, keepdims=True)
+    def add_to_graph(self, builder: GraphBuilder, value: Value) -> Value:
+        """One node ``{name}/a``: :class:`symrecon.graph.Softmax` (per step on a sequence)."""
+        return builder.map_steps(self.name, value, lambda b, prefix, name: b.add(
+            f"{prefix}/a", _graph.Softmax(self._width), [name]))
 
     def __repr__(self) -> str:
         return f"Softmax({self._width}, name={self.name!r})"
@@ -141,14 +144,10 @@ class ThresholdedReLU(_ElementwiseBase):
         self.negative_slope = float(negative_slope)
         self.threshold = float(threshold)
 
-    def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        t = self.threshold
-        pos = np.where(x > t, x, 0.0) if t != 0.0 else np.maximum(x, 0.0)
-        if self.max_value is not None:
-            pos = np.clip(pos, 0.0, self.max_value)
-        if self.negative_slope != 0.0:
-            pos = pos - self.negative_slope * np.maximum(t - x, 0.0)
-        return pos
+    def add_to_graph(self, builder: GraphBuilder, value: Value) -> Value:
+        """One node ``{name}/a``: :class:`symrecon.graph.ThresholdedReLU` (per step on a sequence)."""
+        op = _graph.ThresholdedReLU(self._width, self.max_value, self.negative_slope, self.threshold)
+        return builder.map_steps(self.name, value, lambda b, prefix, name: b.add(f"{prefix}/a", op, [name]))
 
     def __repr__(self) -> str:
         return (f"ThresholdedReLU({self._width}, max_value={self.max_value!r}, "

@@ -16,14 +16,16 @@ Examples
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import activations as _activations
 from .activations import Activation
+from .backends import numpy_ref
 from .errors import InfeasibleTargetError, InvalidValueError, ShapeError
+from .graph import Graph, GraphBuilder, Value, add_dense, to_graph
 
 __all__ = ["AbstractLayer", "Dense", "Sequential", "as_frozen_array", "as_batch"]
 
@@ -69,9 +71,15 @@ def as_batch(value: ArrayLike, width: int, what: str) -> tuple[NDArray[np.float6
 
 
 class AbstractLayer(ABC):
-    """What :class:`Sequential` needs of a layer: widths and a numeric forward pass."""
+    """What :class:`Sequential` needs of a layer: widths, and how to add itself to a graph.
+
+    A layer only *builds*: :meth:`add_to_graph` adds its nodes, and the
+    numeric forward pass is the NumPy reference evaluating them.
+    """
 
     name: str
+    #: True for layers that read a sequence (N, T, n) (the recurrent ones)
+    takes_sequences: bool = False
 
     @property
     @abstractmethod
@@ -82,8 +90,26 @@ class AbstractLayer(ABC):
     def n_out(self) -> int: ...
 
     @abstractmethod
+    def add_to_graph(self, builder: GraphBuilder, value: Value) -> Value:
+        """Add this layer's nodes reading ``value``; return the layer's output value."""
+
+    @property
+    def graph(self) -> Graph:
+        """This layer alone as a graph (built once; layers are immutable)."""
+        cached = self.__dict__.get("_graph")
+        if cached is None:
+            cached = self.__dict__["_graph"] = to_graph(self)
+        return cached
+
+    def __getstate__(self) -> dict:
+        # The graph cache is rebuilt on demand: pickles (sent to worker processes) carry the weights once.
+        return {k: v for k, v in self.__dict__.items() if k not in ("_graph", "_graphs", "_ops")}
+
     def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Apply the layer to ``x`` of shape ``(..., n_in)`` (already validated float64)."""
+        """Apply the layer to ``x`` of shape ``(..., n_in)`` (already validated float64), via the NumPy reference."""
+        x = np.asarray(x, dtype=np.float64)
+        rows = x.reshape(-1, self.n_in)
+        return numpy_ref.forward(self.graph, rows).reshape(x.shape[:-1] + (self.n_out,))
 
 
 class Dense(AbstractLayer):
@@ -105,6 +131,8 @@ class Dense(AbstractLayer):
     >>> d = sr.Dense([[1.0, 0.0], [0.0, 2.0]], [0.0, 1.0], "tanh")
     >>> d.n_in, d.n_out
     (2, 2)
+    >>> d.graph.names
+    ('x', 'dense/z', 'dense/a')
     """
 
     def __init__(self, kernel: ArrayLike, bias: ArrayLike | None = None,
@@ -135,11 +163,19 @@ class Dense(AbstractLayer):
         return int(self.kernel.shape[1])
 
     def pre_activation(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """``x @ kernel + bias`` for ``x`` of shape ``(..., n_in)``."""
-        return x @ self.kernel + self.bias
+        """``x @ kernel + bias`` for ``x`` of shape ``(..., n_in)`` (the graph's affine op)."""
+        return self.graph.nodes[1].op.forward([x])  # type: ignore[union-attr]
 
-    def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        return self.activation.numpy(self.pre_activation(x))
+    def add_to_graph(self, builder: GraphBuilder, value: Value) -> Value:
+        """Nodes ``{name}/z`` (:class:`~symrecon.graph.Affine`) and ``{name}/a`` (:class:`~symrecon.graph.Elementwise`).
+
+        On a sequence (after a recurrent layer returning sequences) the layer
+        applies to every step, as Keras does: ``{name}/t{t}/z``, ``{name}/t{t}/a``.
+        """
+        def one(b: GraphBuilder, prefix: str, name: str) -> str:
+            return add_dense(b, prefix, name, self.kernel, self.bias, self.activation)
+
+        return builder.map_steps(self.name, value, one)
 
     def __repr__(self) -> str:
         return f"Dense({self.n_in}->{self.n_out}, activation={self.activation.name!r}, name={self.name!r})"
@@ -193,29 +229,69 @@ class Sequential:
         """True when every layer is a :class:`Dense` (what the solvers handle)."""
         return all(isinstance(layer, Dense) for layer in self.layers)
 
-    def forward(self, x: ArrayLike) -> NDArray[np.float64]:
-        """Numeric forward pass.
+    def __getstate__(self) -> dict:
+        # The graph cache is rebuilt on demand: pickles (sent to worker processes) carry the weights once.
+        return {k: v for k, v in self.__dict__.items() if k != "_graphs"}
+
+    @property
+    def takes_sequences(self) -> bool:
+        """True when the first layer is recurrent: inputs are then ``(N, T, n_in)``."""
+        return bool(getattr(self.layers[0], "takes_sequences", False))
+
+    def to_graph(self, timesteps: int | None = None) -> Graph:
+        """The model's operation graph (built once per sequence length).
 
         Parameters
         ----------
-        x : array_like, shape (n_in,) or (N, n_in)
-            (Recurrent first layers take ``(T, n_in)`` or ``(N, T, n_in)``.)
+        timesteps : int, optional
+            ``T``; required exactly when the first layer is recurrent.
+        """
+        graphs = self.__dict__.setdefault("_graphs", {})
+        if timesteps not in graphs:
+            graphs[timesteps] = to_graph(self, timesteps)
+        return graphs[timesteps]
+
+    @property
+    def graph(self) -> Graph:
+        """The operation graph of a model taking rows ``(N, n_in)`` (use :meth:`to_graph` for sequences)."""
+        return self.to_graph()
+
+    def forward(self, x: ArrayLike) -> NDArray[np.float64]:
+        """Numeric forward pass, through the NumPy reference (:mod:`symrecon.backends.numpy_ref`).
+
+        Parameters
+        ----------
+        x : array_like, shape (n_in,) or (N, n_in); (N, T, n_in) when the first layer is recurrent
+            Shapes are never guessed: a recurrent model takes batches of
+            sequences only.  (Changed: a single sequence ``(T, n_in)`` used to
+            be accepted; it is now a ``ShapeError`` asking for ``x[None]``,
+            because ``(3, 1)`` would otherwise mean three targets to a dense
+            model and one sequence to a recurrent one.)
 
         Returns
         -------
-        ndarray, shape (n_out,) or (N, n_out)
+        ndarray, shape (n_out,) or (N, n_out); (N, T, n_out) for a returned sequence
+
+        Raises
+        ------
+        ShapeError
+            Any other shape.
         """
         arr = as_frozen_array(x, "model input")
+        if self.takes_sequences:
+            if arr.ndim != 3 or arr.shape[-1] != self.n_in or arr.shape[1] == 0:
+                hint = "; a single sequence needs the batch axis: pass x[None]" if arr.ndim == 2 else ""
+                raise ShapeError(f"model input must have shape (N, T, {self.n_in}) (a batch of sequences, "
+                                 f"T >= 1); got shape {arr.shape}{hint}")
+            return numpy_ref.forward(self.to_graph(arr.shape[1]), arr)
         if arr.ndim == 0 and self.n_in == 1:
             arr = arr.reshape(1)
-        if arr.ndim == 0 or arr.shape[-1] != self.n_in:
+        if arr.ndim not in (1, 2) or arr.shape[-1] != self.n_in:
             raise ShapeError(
                 f"model input must have shape ({self.n_in},) or (N, {self.n_in}); got shape {arr.shape}"
             )
-        out = arr
-        for layer in self.layers:
-            out = layer.forward(out)
-        return out
+        out = numpy_ref.forward(self.graph, arr.reshape(-1, self.n_in))
+        return out[0] if arr.ndim == 1 else out
 
     __call__ = forward
 

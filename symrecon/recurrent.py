@@ -1,9 +1,14 @@
 """Recurrent layers (SimpleRNN, LSTM, GRU) with Keras's inference arithmetic.
 
-Each layer runs over a sequence ``(T, F)`` or a batch of sequences
-``(N, T, F)`` from a zero initial state and returns the last hidden state
-(``(u,)`` / ``(N, u)``) or, with ``return_sequences=True``, every hidden state
-(``(T, u)`` / ``(N, T, u)``).  Weights use the Keras layout: ``kernel`` is
+Each layer runs over a batch of sequences ``(N, T, F)`` from a zero initial
+state and returns the last hidden state ``(N, u)`` or, with
+``return_sequences=True``, every hidden state ``(N, T, u)``.  (Changed: a
+single sequence ``(T, F)`` is no longer accepted; shapes are never guessed,
+so add the batch axis, ``x[None]``.)
+
+A layer only builds: it unrolls over time into the operation graph
+(:mod:`symrecon.graph`), every gate a node named ``{layer}/t{t}/{gate}``
+(``t`` counts processing steps), and the NumPy reference evaluates it.  Weights use the Keras layout: ``kernel`` is
 ``(F, k*u)`` and ``recurrent_kernel`` ``(u, k*u)`` with the gate blocks side
 by side in Keras's order (LSTM: i, f, c, o; GRU: z, r, h).
 
@@ -18,8 +23,8 @@ Examples
 >>> import numpy as np
 >>> from symrecon.recurrent import SimpleRNN
 >>> rnn = SimpleRNN(kernel=[[1.0]], recurrent_kernel=[[0.5]], bias=[0.0], activation="linear")
->>> rnn(np.array([[1.0], [0.0], [0.0]]))
-array([0.25])
+>>> rnn(np.array([[[1.0], [0.0], [0.0]]]))
+array([[0.25]])
 """
 
 from __future__ import annotations
@@ -29,21 +34,24 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import activations as _activations
 from .activations import Activation
+from .backends import numpy_ref
 from .errors import ShapeError
+from .graph import Add, Affine, Constant, Elementwise, Graph, GraphBuilder, Mul, Slice, Value, to_graph
 from .models import AbstractLayer, as_frozen_array
 
 __all__ = ["GRU", "LSTM", "AbstractRecurrent", "SimpleRNN"]
 
 
 class AbstractRecurrent(AbstractLayer):
-    """Shared weight checks and the time loop; subclasses define one step.
+    """Shared weight checks and the unrolling over time; subclasses define one step.
 
     Subclasses set ``n_gates`` (column blocks in the kernels) and implement
-    :meth:`_step`, mapping ``(x_t @ kernel, state) -> (h, state)``.
+    :meth:`_add_step`, adding one step's nodes ``(x_t, state) -> (h, state)``.
     """
 
     n_gates: int = 1
     bias_rows: int = 1
+    takes_sequences = True
 
     def __init__(self, kernel: ArrayLike, recurrent_kernel: ArrayLike, bias: ArrayLike | None,
                  return_sequences: bool, go_backwards: bool, name: str | None, default_name: str):
@@ -83,43 +91,63 @@ class AbstractRecurrent(AbstractLayer):
     def __call__(self, x: ArrayLike) -> NDArray[np.float64]:
         return self.forward(np.asarray(x, dtype=np.float64))
 
+    def to_graph(self, timesteps: int) -> Graph:
+        """This layer alone unrolled over ``timesteps`` steps (built once per length)."""
+        graphs = self.__dict__.setdefault("_graphs", {})
+        if timesteps not in graphs:
+            graphs[timesteps] = to_graph(self, timesteps)
+        return graphs[timesteps]
+
     def forward(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Run over ``x`` of shape ``(T, n_in)`` or ``(N, T, n_in)``.
+        """Run over a batch of sequences ``x`` of shape ``(N, T, n_in)``.
 
         Returns
         -------
         ndarray
-            ``(units,)`` / ``(N, units)``, or with ``return_sequences``
-            ``(T, units)`` / ``(N, T, units)``.
+            ``(N, units)``, or with ``return_sequences`` ``(N, T, units)``.
         """
         x = np.asarray(x, dtype=np.float64)
-        single = x.ndim == 2
-        if x.ndim not in (2, 3) or x.shape[-1] != self.n_in or x.shape[-2] == 0:
-            raise ShapeError(f"{type(self).__name__} {self.name!r} expects a sequence (T, {self.n_in}) or a batch "
-                             f"(N, T, {self.n_in}) with T >= 1; got shape {x.shape}")
-        if single:
-            x = x[None]
-        if self.go_backwards:
-            x = x[:, ::-1]
-        # The input projection of every step at once: one matmul instead of T.
-        proj = x @ self.kernel
-        state = self._initial_state(x.shape[0])
+        if x.ndim != 3 or x.shape[-1] != self.n_in or x.shape[1] == 0:
+            hint = "; a single sequence needs the batch axis: pass x[None]" if x.ndim == 2 else ""
+            raise ShapeError(f"{type(self).__name__} {self.name!r} expects a batch of sequences "
+                             f"(N, T, {self.n_in}) with T >= 1; got shape {x.shape}{hint}")
+        return numpy_ref.forward(self.to_graph(x.shape[1]), x)
+
+    def add_to_graph(self, builder: GraphBuilder, value: Value) -> Value:
+        """Unroll over the steps of ``value`` (reversed with ``go_backwards``), from a zero state."""
+        if not value.sequence:
+            raise ShapeError(f"{type(self).__name__} {self.name!r} needs a sequence input (N, T, {self.n_in}); "
+                             "the layer before it returns one row per sample")
+        prefix = builder.scope(self.name)
+        steps = value.names[::-1] if self.go_backwards else value.names
+        state = self._initial_state(builder, prefix, steps[0])
         outputs = []
-        for t in range(x.shape[1]):
-            h, state = self._step(proj[:, t], state)
+        for t, x_t in enumerate(steps):
+            h, state = self._add_step(builder, f"{prefix}/t{t}", x_t, state)
             outputs.append(h)
-        out = np.stack(outputs, axis=1) if self.return_sequences else outputs[-1]
-        return out[0] if single else out
+        return Value(tuple(outputs), True) if self.return_sequences else builder.single(outputs[-1])
 
-    def _initial_state(self, n: int):
-        return np.zeros((n, self.units))
+    def _initial_state(self, builder: GraphBuilder, prefix: str, like: str):
+        # The input node only lends its batch size to the zero state.
+        return builder.add(f"{prefix}/h0", Constant(np.zeros(self.units)), [like])
 
-    def _step(self, xk: NDArray[np.float64], state):  # pragma: no cover - abstract
+    def _add_step(self, b: GraphBuilder, p: str, x_t: str, state):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _blocks(self, m: NDArray[np.float64]) -> list[NDArray[np.float64]]:
+    def _gates(self, b: GraphBuilder, p: str, source: str, names: tuple[str, ...]) -> list[str]:
+        """Slice ``source`` into its gate blocks ``p/{name}`` (Keras's column order)."""
         u = self.units
-        return [m[..., i * u:(i + 1) * u] for i in range(self.n_gates)]
+        return [b.add(f"{p}/{n}", Slice(i * u, (i + 1) * u), [source]) for i, n in enumerate(names)]
+
+    def _affine(self, key: str, W: NDArray[np.float64], bias: NDArray[np.float64] | None = None) -> Affine:
+        # One op per weight block, shared by every time step: a long sequence does not copy the weights T times.
+        ops = self.__dict__.setdefault("_ops", {})
+        if key not in ops:
+            ops[key] = Affine(W, bias)
+        return ops[key]
+
+    def _sum(self, b: GraphBuilder, name: str, x_proj: str, h_proj: str) -> str:
+        return b.add(name, Add((1.0, 1.0)), [x_proj, h_proj])
 
     def __repr__(self) -> str:
         flags = "".join([", return_sequences=True" if self.return_sequences else "",
@@ -143,8 +171,8 @@ class SimpleRNN(AbstractRecurrent):
     --------
     >>> import numpy as np
     >>> from symrecon.recurrent import SimpleRNN
-    >>> SimpleRNN(np.eye(2), np.zeros((2, 2)), None, "relu")(np.ones((4, 2))).tolist()
-    [1.0, 1.0]
+    >>> SimpleRNN(np.eye(2), np.zeros((2, 2)), None, "relu")(np.ones((1, 4, 2))).tolist()
+    [[1.0, 1.0]]
     """
 
     def __init__(self, kernel: ArrayLike, recurrent_kernel: ArrayLike, bias: ArrayLike | None = None,
@@ -153,8 +181,10 @@ class SimpleRNN(AbstractRecurrent):
         super().__init__(kernel, recurrent_kernel, bias, return_sequences, go_backwards, name, "simple_rnn")
         self.activation = _activations.get(activation)
 
-    def _step(self, xk, h):
-        h = self.activation.numpy(xk + self.bias + h @ self.recurrent_kernel)
+    def _add_step(self, b, p, x_t, h):
+        xp = b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias), [x_t])
+        hp = b.add(f"{p}/hproj", self._affine("hproj", self.recurrent_kernel), [h])
+        h = b.add(f"{p}/h", Elementwise(self.activation, self.units), [self._sum(b, f"{p}/pre", xp, hp)])
         return h, h
 
 
@@ -180,7 +210,7 @@ class LSTM(AbstractRecurrent):
     >>> import numpy as np
     >>> from symrecon.recurrent import LSTM
     >>> lstm = LSTM(np.zeros((1, 4)), np.zeros((1, 4)), [0.0, 0.0, 10.0, 10.0])
-    >>> round(float(lstm(np.zeros((1, 1)))[0]), 4)   # c = sigmoid(0) * tanh(10); h = sigmoid(10) tanh(c)
+    >>> round(float(lstm(np.zeros((1, 1, 1)))[0, 0]), 4)   # c = sigmoid(0) * tanh(10); h = sigmoid(10) tanh(c)
     0.4621
     """
 
@@ -193,15 +223,22 @@ class LSTM(AbstractRecurrent):
         self.activation = _activations.get(activation)
         self.recurrent_activation = _activations.get(recurrent_activation)
 
-    def _initial_state(self, n):
-        return (np.zeros((n, self.units)), np.zeros((n, self.units)))
+    def _initial_state(self, builder, prefix, like):
+        zeros = Constant(np.zeros(self.units))
+        return builder.add(f"{prefix}/h0", zeros, [like]), builder.add(f"{prefix}/c0", zeros, [like])
 
-    def _step(self, xk, state):
+    def _add_step(self, b, p, x_t, state):
         h, c = state
-        zi, zf, zc, zo = self._blocks(xk + h @ self.recurrent_kernel + self.bias)
-        ra, act = self.recurrent_activation.numpy, self.activation.numpy
-        c = ra(zf) * c + ra(zi) * act(zc)
-        h = ra(zo) * act(c)
+        u, ra, act = self.units, self.recurrent_activation, self.activation
+        xp = b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias), [x_t])
+        hp = b.add(f"{p}/hproj", self._affine("hproj", self.recurrent_kernel), [h])
+        blocks = self._gates(b, p, self._sum(b, f"{p}/pre", xp, hp), ("zi", "zf", "zg", "zo"))
+        i, f, g, o = (b.add(f"{p}/{n}", Elementwise(fn, u), [z])
+                      for n, fn, z in zip("ifgo", (ra, ra, act, ra), blocks))
+        fc = b.add(f"{p}/fc", Mul(), [f, c])
+        ig = b.add(f"{p}/ig", Mul(), [i, g])
+        c = b.add(f"{p}/c", Add((1.0, 1.0)), [fc, ig])
+        h = b.add(f"{p}/h", Mul(), [o, b.add(f"{p}/act_c", Elementwise(act, u), [c])])
         return h, (h, c)
 
 
@@ -232,7 +269,7 @@ class GRU(AbstractRecurrent):
     >>> import numpy as np
     >>> from symrecon.recurrent import GRU
     >>> gru = GRU(np.ones((1, 3)), np.zeros((1, 3)), None, reset_after=False)
-    >>> round(float(gru(np.ones((1, 1)))[0]), 4)   # (1 - sigmoid(1)) * tanh(1)
+    >>> round(float(gru(np.ones((1, 1, 1)))[0, 0]), 4)   # (1 - sigmoid(1)) * tanh(1)
     0.2048
     """
 
@@ -249,22 +286,26 @@ class GRU(AbstractRecurrent):
         self.activation = _activations.get(activation)
         self.recurrent_activation = _activations.get(recurrent_activation)
 
-    def _step(self, xk, h):
-        ra, act = self.recurrent_activation.numpy, self.activation.numpy
-        u = self.units
-        R = self.recurrent_kernel
+    def _add_step(self, b, p, x_t, h):
+        u, ra, act, R = self.units, self.recurrent_activation, self.activation, self.recurrent_kernel
         if self.reset_after:
-            mx = xk + self.bias[0]
-            mh = h @ R + self.bias[1]
-            xz, xr, xh = self._blocks(mx)
-            hz, hr, hh = self._blocks(mh)
-            z = ra(xz + hz)
-            r = ra(xr + hr)
-            cand = act(xh + r * hh)
+            xz, xr, xh = self._gates(b, p, b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias[0]), [x_t]),
+                                     ("xz", "xr", "xh"))
+            hz, hr, hh = self._gates(b, p, b.add(f"{p}/hproj", self._affine("hproj", R, self.bias[1]), [h]), ("hz", "hr", "hh"))
         else:
-            xz, xr, xh = self._blocks(xk + self.bias)
-            z = ra(xz + h @ R[:, :u])
-            r = ra(xr + h @ R[:, u:2 * u])
-            cand = act(xh + (r * h) @ R[:, 2 * u:])
-        h = z * h + (1.0 - z) * cand
+            xz, xr, xh = self._gates(b, p, b.add(f"{p}/xproj", self._affine("xproj", self.kernel, self.bias), [x_t]),
+                                     ("xz", "xr", "xh"))
+            hz = b.add(f"{p}/hz", self._affine("hz", R[:, :u]), [h])
+            hr = b.add(f"{p}/hr", self._affine("hr", R[:, u:2 * u]), [h])
+        z = b.add(f"{p}/z", Elementwise(ra, u), [self._sum(b, f"{p}/pre_z", xz, hz)])
+        r = b.add(f"{p}/r", Elementwise(ra, u), [self._sum(b, f"{p}/pre_r", xr, hr)])
+        if self.reset_after:
+            # Keras 3 / tf.keras 2 default: the reset gate scales the recurrent projection.
+            reset = b.add(f"{p}/r_hh", Mul(), [r, hh])
+        else:
+            reset = b.add(f"{p}/r_hh", self._affine("r_hh", R[:, 2 * u:]), [b.add(f"{p}/rh", Mul(), [r, h])])
+        cand = b.add(f"{p}/cand", Elementwise(act, u), [self._sum(b, f"{p}/pre_cand", xh, reset)])
+        keep = b.add(f"{p}/zh", Mul(), [z, h])
+        one_minus_z = b.add(f"{p}/one_minus_z", Add((-1.0,), const=1.0), [z])
+        h = b.add(f"{p}/h", Add((1.0, 1.0)), [keep, b.add(f"{p}/new", Mul(), [one_minus_z, cand])])
         return h, h

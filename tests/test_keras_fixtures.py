@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import symrecon as sr
-from symrecon.errors import ModelFormatError
+from symrecon.errors import ModelFormatError, ShapeError
 from symrecon.layers import Softmax, ThresholdedReLU
 from symrecon.models import Dense
 from symrecon.recurrent import GRU, LSTM, AbstractRecurrent
@@ -201,11 +201,15 @@ def test_layer_mapping():
 
 
 def test_single_sequence_input():
+    # Shapes are never guessed: one sequence is a batch of one (N=1, T, n); a bare
+    # (T, n) is refused with a pointer to the batch axis (it used to be accepted).
     ref = np.load(DATA / "rnn_gru.npz", allow_pickle=False)
     model = sr.load_keras(DATA / "rnn_gru.keras")
-    one = model(ref["x"][0].astype(np.float64))
-    assert one.shape == ref["y"][0].shape
-    assert scaled_error(one, ref["y"][0]) <= RTOL
+    one = model(ref["x"][:1].astype(np.float64))
+    assert one.shape == ref["y"][:1].shape
+    assert scaled_error(one[0], ref["y"][0]) <= RTOL
+    with pytest.raises(ShapeError, match="batch axis"):
+        model(ref["x"][0].astype(np.float64))
 
 
 # ---------------------------------------------------------------------------

@@ -65,14 +65,14 @@ def test_simple_rnn_matches_loop(rng):
     h = np.zeros(3)
     for xt in x:
         h = np.tanh(xt @ K + h @ R + b)
-    np.testing.assert_allclose(SimpleRNN(K, R, b)(x), h, rtol=1e-14)
+    np.testing.assert_allclose(SimpleRNN(K, R, b)(x[None])[0], h, rtol=1e-14)
 
 
 def test_lstm_gate_order(rng):
     u = 2
     K, R, b = rng.normal(size=(3, 4 * u)), rng.normal(size=(u, 4 * u)), rng.normal(size=4 * u)
     x = rng.normal(size=(4, 3))
-    np.testing.assert_allclose(LSTM(K, R, b)(x), ref_lstm(x, K, R, b, u), rtol=1e-12)
+    np.testing.assert_allclose(LSTM(K, R, b)(x[None])[0], ref_lstm(x, K, R, b, u), rtol=1e-12)
 
 
 @pytest.mark.parametrize("reset_after", [True, False])
@@ -81,7 +81,7 @@ def test_gru_both_bias_modes(rng, reset_after):
     K, R = rng.normal(size=(2, 3 * u)), rng.normal(size=(u, 3 * u))
     b = rng.normal(size=(2, 3 * u)) if reset_after else rng.normal(size=3 * u)
     x = rng.normal(size=(5, 2))
-    got = GRU(K, R, b, reset_after=reset_after)(x)
+    got = GRU(K, R, b, reset_after=reset_after)(x[None])[0]
     np.testing.assert_allclose(got, ref_gru(x, K, R, b, u, reset_after), rtol=1e-12)
 
 
@@ -90,8 +90,8 @@ def test_gru_modes_differ():
     rng = np.random.default_rng(1)
     K, R = rng.normal(size=(1, 6)), rng.normal(size=(2, 6))
     x = rng.normal(size=(3, 1))
-    a = GRU(K, R, None, reset_after=True)(x)
-    b = GRU(K, R, None, reset_after=False)(x)
+    a = GRU(K, R, None, reset_after=True)(x[None])
+    b = GRU(K, R, None, reset_after=False)(x[None])
     assert not np.allclose(a, b)
 
 
@@ -105,7 +105,10 @@ def test_batches_sequences_and_direction(rng, cls, gates):
     assert seq.shape == (3, 5, 2)
     np.testing.assert_allclose(seq[:, -1], last, rtol=1e-14)
     for n in range(3):
-        np.testing.assert_allclose(cls(K, R)(xs[n]), last[n], rtol=1e-14)
+        np.testing.assert_allclose(cls(K, R)(xs[n:n + 1])[0], last[n], rtol=1e-14)
+        # Shapes are never guessed: one sequence (T, n) needs its batch axis.
+        with pytest.raises(ShapeError, match=r"batch axis"):
+            cls(K, R)(xs[n])
     # go_backwards reads time reversed and returns the sequence in processing order.
     back = cls(K, R, return_sequences=True, go_backwards=True)(xs)
     np.testing.assert_allclose(back, cls(K, R, return_sequences=True)(xs[:, ::-1]), rtol=1e-14)
@@ -128,8 +131,10 @@ def test_shape_errors():
     with pytest.raises(ShapeError, match=r"\(2, 6\)"):
         GRU(np.ones((2, 6)), np.ones((2, 6)), np.ones(6), reset_after=True)
     rnn = SimpleRNN(np.ones((2, 3)), np.ones((3, 3)))
-    with pytest.raises(ShapeError, match=r"\(T, 2\)"):
-        rnn(np.ones((4, 3)))
+    with pytest.raises(ShapeError, match=r"\(N, T, 2\)"):
+        rnn(np.ones((1, 4, 3)))
+    with pytest.raises(ShapeError, match=r"\(N, T, 2\).*batch axis"):
+        rnn(np.ones((4, 2)))
     with pytest.raises(ShapeError):
         rnn(np.ones(2))
 
@@ -137,7 +142,7 @@ def test_shape_errors():
 def test_activations_are_configurable(rng):
     K, R = rng.normal(size=(1, 4)), rng.normal(size=(1, 4))
     x = rng.normal(size=(3, 1))
-    a = LSTM(K, R, recurrent_activation="hard_sigmoid")(x)
-    b = LSTM(K, R, recurrent_activation="hard_sigmoid_keras2")(x)
+    a = LSTM(K, R, recurrent_activation="hard_sigmoid")(x[None])
+    b = LSTM(K, R, recurrent_activation="hard_sigmoid_keras2")(x[None])
     assert not np.allclose(a, b)
     assert LSTM(K, R, activation="linear").activation.name == "linear"

@@ -107,3 +107,29 @@ def test_graph_errors():
     g = sr.forward_graph(sr.Dense([[1.0]]))
     with pytest.raises(InvalidValueError, match="1..1"):
         g.activation(2)
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru_after", "gru_before", "softmax_relu"])
+def test_graph_expressions_of_any_graph_match_numpy_ref(rng, kind):
+    # One SymPy builder: the same per-op forms give recurrent cells and softmax layers too.
+    from symrecon.backends import numpy_ref
+    from symrecon.layers import Softmax, ThresholdedReLU
+    from symrecon.recurrent import GRU, LSTM
+    from symrecon.symbolic.graph import graph_expressions
+
+    if kind == "lstm":
+        model, x = sr.Sequential([LSTM(rng.normal(size=(1, 4)), rng.normal(size=(1, 4)), rng.normal(size=4))]), \
+            rng.normal(size=(1, 2, 1))
+    elif kind.startswith("gru"):
+        after = kind == "gru_after"
+        bias = rng.normal(size=(2, 3)) if after else rng.normal(size=3)
+        model = sr.Sequential([GRU(rng.normal(size=(1, 3)), rng.normal(size=(1, 3)), bias, reset_after=after)])
+        x = rng.normal(size=(1, 2, 1))
+    else:
+        model = sr.Sequential([sr.Dense(rng.normal(size=(2, 2))), ThresholdedReLU(2, None, 0.3, 0.1), Softmax(2)])
+        x = rng.normal(size=(1, 2))
+    graph = numpy_ref.graph_of(model, x)
+    exprs = graph_expressions(graph)
+    subs = dict(zip(exprs["x"], x.ravel()))
+    got = np.array(exprs[graph.output].xreplace(subs).evalf(30), dtype=np.float64)
+    np.testing.assert_allclose(got, numpy_ref.forward(graph, x).reshape(1, -1), rtol=1e-12)

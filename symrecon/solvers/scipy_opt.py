@@ -27,6 +27,7 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from ..backends import numpy_ref
 from ..errors import CapabilityError
 from ..status import Status
 from ..validation import check_option
@@ -44,30 +45,15 @@ _LSQ_METHODS = {"lm": False, "trf": True, "dogbox": True}
 
 
 def residual_and_jacobian(model, x: NDArray[np.float64], y: NDArray[np.float64]):
-    """``r = model(x) - y`` (n_out,) and ``J = dr/dx`` (n_out, n_in) for one input, by forward mode."""
-    a = x
-    tangent = np.eye(x.shape[0])
-    for layer in model.layers:
-        z = a @ layer.kernel + layer.bias
-        act = layer.activation
-        a = act.numpy(z)
-        tangent = act.numpy_derivative(z)[:, None] * (layer.kernel.T @ tangent)
-    return a - y, tangent
+    """``r = model(x) - y`` (n_out,) and ``J = dr/dx`` (n_out, n_in) for one input, by the NumPy reference's forward mode."""
+    out, jac = numpy_ref.jacobian(model, x[None])
+    return out[0] - y, jac[0]
 
 
 def cost_and_gradient(model, x: NDArray[np.float64], y: NDArray[np.float64]):
-    """``||model(x) - y||^2`` and its gradient ``2 J^T r`` for one input, by backprop."""
-    a = x
-    saved = []
-    for layer in model.layers:
-        z = a @ layer.kernel + layer.bias
-        a = layer.activation.numpy(z)
-        saved.append((layer.kernel, layer.activation.numpy_derivative(z)))
-    r = a - y
-    delta = 2.0 * r
-    for kernel, d in reversed(saved):
-        delta = kernel @ (delta * d)
-    return float(r @ r), delta
+    """``||model(x) - y||^2`` and its gradient ``2 J^T r`` for one input, by the NumPy reference's backprop."""
+    cost, grad = numpy_ref.gradient(model, x[None], y[None])
+    return float(cost[0]), grad[0]
 
 
 def _verdict(residual: float, tol: float, exhausted: bool) -> Status:

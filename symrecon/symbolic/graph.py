@@ -29,16 +29,17 @@ from __future__ import annotations
 
 from functools import cached_property
 
-import numpy as np
 import sympy as sp
 from sympy.core.relational import Relational
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from ..errors import InvalidValueError, UnsupportedLayerError
+from ..graph import Node
 from ..models import Dense, Sequential
-from .latex import Activated, activation_latex, latex, named_matrix, named_symbol
+from .latex import activation_latex, latex, named_matrix, named_symbol
 
-__all__ = ["MAX_EXPLICIT_WIDTH", "ForwardGraph", "LayerGraph", "forward_graph", "input_symbols", "substitute"]
+__all__ = ["MAX_EXPLICIT_WIDTH", "ForwardGraph", "LayerGraph", "forward_graph", "graph_expressions", "input_symbols",
+           "substitute"]
 
 #: a layer wider than this (inputs or outputs) is typeset in matrix form
 MAX_EXPLICIT_WIDTH = 4
@@ -86,19 +87,12 @@ def substitute(expr, rule: dict):
 _AS_IS = (sp.Piecewise, ExprCondPair, Relational)
 
 
-def _number(v: float) -> sp.Expr:
-    # Whole numbers as integers, so identity weights give x_0, not 1.0*x_0.
-    v = float(v)
-    return sp.Integer(int(v)) if v.is_integer() and abs(v) < 2.0**53 else sp.Float(v)
-
-
-def _float_matrix(a: np.ndarray) -> sp.Matrix:
-    a = np.atleast_2d(a)
-    return sp.Matrix(a.shape[0], a.shape[1], [_number(v) for v in a.ravel()])
-
-
 class LayerGraph:
-    """One layer's equations ``z = a_prev W + b`` and ``a = f(z)``.
+    """One layer's equations ``z = a_prev W + b`` and ``a = f(z)``, from its graph nodes' ops.
+
+    The SymPy forms come from the ops themselves
+    (:meth:`symrecon.graph.Affine.sympy`, :meth:`symrecon.graph.Elementwise.sympy`),
+    so the forward pass has one SymPy builder.
 
     Attributes
     ----------
@@ -114,11 +108,15 @@ class LayerGraph:
         The weight symbols ``W^{(l)}`` and ``b^{(l)}``.
     z, a : sympy.Matrix or MatrixExpr
         Pre-activation and activation in terms of :attr:`inputs`.
+    z_node, a_node : Node
+        The layer's nodes ``{name}/z`` and ``{name}/a`` in the model's graph.
     """
 
-    def __init__(self, number: int, layer: Dense, numeric: bool, inputs, outputs):
+    def __init__(self, number: int, layer: Dense, numeric: bool, inputs, outputs,
+                 nodes: tuple[Node, Node] | None = None):
         self.number = number
         self.layer = layer
+        self.z_node, self.a_node = nodes if nodes is not None else layer.graph.nodes[1:3]
         self.numeric = numeric
         self.inputs = inputs
         self.outputs = outputs
@@ -142,16 +140,12 @@ class LayerGraph:
 
     @cached_property
     def z(self):
-        if self.numeric:
-            return self.inputs * _float_matrix(self.layer.kernel) + _float_matrix(self.layer.bias)
-        return sp.MatAdd(sp.MatMul(self.inputs, self.W), self.b)
+        # Numbers substituted, or the compact matrix-symbol form x W + b.
+        return self.z_node.op.sympy([self.inputs], symbols=None if self.numeric else (self.W, self.b))
 
     @cached_property
     def a(self):
-        act = self.layer.activation
-        if self.numeric:
-            return self.z.applyfunc(act.sympy)
-        return Activated(act, self.z)
+        return self.a_node.op.sympy([self.z])
 
     def equations(self, n_layers: int | None = None) -> tuple[sp.Eq, sp.Eq]:
         """``(z^{(l)} = a^{(l-1)} W^{(l)} + b^{(l)}, a^{(l)} = f(z^{(l)}))``.
@@ -163,9 +157,9 @@ class LayerGraph:
         l, n_in, n_out = self.number, self.layer.n_in, self.layer.n_out
         inputs = _row_symbol("a", l - 1, n_in)
         outputs = _row_symbol("y" if l == n_layers else "a", l, n_out)
-        z_rhs = self.z if (self.numeric and self.is_explicit) else sp.MatAdd(sp.MatMul(inputs, self.W), self.b)
+        z_rhs = self.z if (self.numeric and self.is_explicit) else self.z_node.op.sympy([inputs], symbols=(self.W, self.b))
         return (sp.Eq(self.z_symbol, z_rhs, evaluate=False),
-                sp.Eq(outputs, Activated(self.layer.activation, self.z_symbol), evaluate=False))
+                sp.Eq(outputs, self.a_node.op.sympy([self.z_symbol]), evaluate=False))
 
     def __repr__(self) -> str:
         return (f"LayerGraph(l={self.number}, {self.layer.n_in}->{self.layer.n_out}, "
@@ -205,10 +199,12 @@ class ForwardGraph:
         self.inputs = input_symbols(model.n_in)
         layers = []
         prev = sp.Matrix([list(self.inputs)]) if numeric else _row_symbol("a", 0, model.n_in)
+        # The model's graph is x, then (z, a) per dense layer, in order.
+        nodes = model.graph.nodes[1:]
         for i, layer in enumerate(model.layers):
             l = i + 1
             outputs = _row_scalars(l, layer.n_out) if numeric else _row_symbol("a", l, layer.n_out)
-            layers.append(LayerGraph(l, layer, numeric, prev, outputs))
+            layers.append(LayerGraph(l, layer, numeric, prev, outputs, (nodes[2 * i], nodes[2 * i + 1])))
             prev = outputs
         self.layers: tuple[LayerGraph, ...] = tuple(layers)
         self._composed: dict[int, tuple] = {}
@@ -308,3 +304,35 @@ def forward_graph(model, numeric: bool = True) -> ForwardGraph:
                 f"forward_graph needs Dense layers; layer {i} ({layer.name!r}) is a {type(layer).__name__}"
             )
     return ForwardGraph(model, bool(numeric))
+
+
+def graph_expressions(graph: object) -> dict[str, sp.Matrix]:
+    """Every node of an operation graph as SymPy row matrices of the inputs ``x_0 ..``.
+
+    The same per-op SymPy forms :class:`ForwardGraph` uses, applied to any
+    graph (recurrent ones included, with sequences flattened row-major:
+    ``x_{t n + j}`` is feature ``j`` at step ``t``).  Expressions grow with
+    depth and length: meant for small graphs and for tests.
+
+    Parameters
+    ----------
+    graph : symrecon.graph.Graph, or a model (see :func:`symrecon.graph.to_graph`)
+
+    Returns
+    -------
+    dict
+        ``{node name: sympy.Matrix (1 x width)}``
+
+    Examples
+    --------
+    >>> import symrecon as sr
+    >>> graph_expressions(sr.Dense([[2.0]], [1.0], name="d").graph)["d/a"]
+    Matrix([[2*x_0 + 1]])
+    """
+    from ..graph import INPUT, to_graph
+
+    graph = to_graph(graph)
+    values = {INPUT: sp.Matrix([list(input_symbols(graph.n_in))])}
+    for node in graph.nodes[1:]:
+        values[node.name] = node.op.sympy([values[i] for i in node.inputs])
+    return values
