@@ -304,16 +304,19 @@ def _inv_sigmoid(col, nb, bias, p, arg, ratio):
 
 @njit(**_INV)
 def _inv_tanh(col, nb, bias, p, arg, ratio):
-    # artanh(v) = log1p(w) / 2 with w = 2v / (1 - v), and log1p(w) = log(u) * w / (u - 1),
-    # u = 1 + w (exact when u == 1: then w).  Three loops for the same reason as above.
+    # artanh(v) = sign(v) log1p(w) / 2 with w = 2|v| / (1 - |v|): on |v| because 1 + w
+    # cancels for v near -1.  log1p(w) = log(u) * w / (u - 1), u = 1 + w (exact when
+    # u == 1: then w).  Three loops so that the divisions vectorise and only the
+    # log is a scalar call.
     for r in range(nb):
         v = col[r]
-        w = 2.0 * v / (1.0 - v)
+        a = abs(v)
+        w = 2.0 * a / (1.0 - a)
         u = 1.0 + w
         d = u - 1.0
         tiny = d == 0.0
         arg[r] = 2.0 if tiny else u
-        ratio[r] = w / _LN2 if tiny else w / d  # log(2) * w / log(2) = w
+        ratio[r] = math.copysign(w / _LN2 if tiny else w / d, v)  # log(2) * w / log(2) = w
     for r in range(nb):
         arg[r] = math.log(arg[r])
     for r in range(nb):
