@@ -5,8 +5,8 @@ cannot dispatch through a Python dict, so each dispatch below branches on the
 entry's ``kernel_code`` once; every formula is written once, as one function
 per activation:
 
-* ``_<name>(z, p) -> (f(z), f'(z))`` for every entry, used by both the scalar
-  :func:`act_and_deriv` and the per-layer :func:`act_vec`;
+* ``_<name>(z, p) -> (f(z), f'(z))`` for every entry, inlined into both the
+  scalar :func:`act_and_deriv` and the per-layer :func:`act_vec`;
 * ``_inv_<name>(col, nb, bias, p, arg, ratio)`` for the invertible entries:
   ``col[r] = f^{-1}(col[r]) - bias`` over a block of targets, used by
   :func:`inverse_block` (the analytic kernel's dispatch).
@@ -45,10 +45,13 @@ _INV = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
 # ---------------------------------------------------------------------------
 # Value and derivative, one function per activation.  Each propagates NaN in
-# the value (the solvers detect divergence by it).
+# the value (the solvers detect divergence by it).  inline="always": numba
+# pastes them into the dispatches instead of compiling (and, with cache=True,
+# caching and loading) sixteen more functions, which would add seconds to a
+# cold start.
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _sigmoid_value(z):
     # two branches so that exp never overflows
     if z >= 0.0:
@@ -57,23 +60,23 @@ def _sigmoid_value(z):
     return e / (1.0 + e)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _softplus_value(z):
     return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _linear(z, p):
     return z, 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sigmoid(z, p):
     s = _sigmoid_value(z)
     return s, s * (1.0 - s)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _tanh(z, p):
     # 1 - 2/(e^{2z} + 1): one exp instead of libm's tanh (about 3x cheaper here), with an
     # absolute error below 4e-16 (tested), which is the error that matters for residuals
@@ -81,7 +84,7 @@ def _tanh(z, p):
     return t, 1.0 - t * t
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _relu(z, p):
     # not (NaN <= 0) is true, so NaN falls through to z
     if z <= 0.0:
@@ -89,43 +92,43 @@ def _relu(z, p):
     return z, (1.0 if z > 0.0 else z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _leaky_relu(z, p):
     return (z, 1.0) if z >= 0.0 else (p * z, p)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _elu(z, p):
     if z > 0.0:
         return z, 1.0
     return p * math.expm1(z), p * math.exp(z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _selu(z, p):
     if z > 0.0:
         return SELU_SCALE * z, SELU_SCALE
     return SELU_SCALE * SELU_ALPHA * math.expm1(z), SELU_SCALE * SELU_ALPHA * math.exp(z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _softplus(z, p):
     return _softplus_value(z), _sigmoid_value(z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _softsign(z, p):
     d = 1.0 + abs(z)
     return z / d, 1.0 / (d * d)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _exponential(z, p):
     e = math.exp(z)
     return e, e
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _hard_sigmoid(z, p):
     # clip(p z + 1/2, 0, 1); NaN fails every comparison and falls through
     u = p * z
@@ -138,7 +141,7 @@ def _hard_sigmoid(z, p):
     return z, z
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _relu6(z, p):
     if z <= 0.0:
         return 0.0, 0.0
@@ -147,25 +150,25 @@ def _relu6(z, p):
     return z, 1.0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _silu(z, p):
     s = _sigmoid_value(z)
     return z * s, s * (1.0 + z * (1.0 - s))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _gelu(z, p):
     phi = 0.5 * (1.0 + math.erf(z / _SQRT2))
     return z * phi, phi + z * math.exp(-0.5 * z * z) * _INV_SQRT_2PI
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _mish(z, p):
     t = math.tanh(_softplus_value(z))
     return z * t, t + z * (1.0 - t * t) * _sigmoid_value(z)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _log_sigmoid(z, p):
     # -softplus(-z), derivative sigmoid(-z)
     return -_softplus_value(-z), _sigmoid_value(-z)
@@ -221,61 +224,26 @@ def act_vec(z, a, d, n, code, param):
     """``a[j], d[j] = f(z[j]), f'(z[j])`` for ``j < n``: one call per layer.
 
     Calling :func:`act_and_deriv` once per unit costs more than the unit's
-    multiply-adds (a non-inlined call returning a tuple); here the dispatch on
-    ``code`` happens once and each activation runs as a plain loop over its
-    own (small, inlined) formula.
+    multiply-adds (a non-inlined call returning a tuple), so the common
+    activations run as plain loops over their (inlined) formulas; the others
+    go through :func:`act_and_deriv`.  A loop per entry would also work, but
+    compiling sixteen loops into every kernel costs seconds on a cold cache.
     """
     if code == 0:
         for j in range(n):
             a[j], d[j] = _linear(z[j], param)
-    elif code == 1:
-        for j in range(n):
-            a[j], d[j] = _sigmoid(z[j], param)
     elif code == 2:
         for j in range(n):
             a[j], d[j] = _tanh(z[j], param)
+    elif code == 1:
+        for j in range(n):
+            a[j], d[j] = _sigmoid(z[j], param)
     elif code == 3:
         for j in range(n):
             a[j], d[j] = _relu(z[j], param)
-    elif code == 4:
-        for j in range(n):
-            a[j], d[j] = _leaky_relu(z[j], param)
-    elif code == 5:
-        for j in range(n):
-            a[j], d[j] = _elu(z[j], param)
-    elif code == 6:
-        for j in range(n):
-            a[j], d[j] = _selu(z[j], param)
-    elif code == 7:
-        for j in range(n):
-            a[j], d[j] = _softplus(z[j], param)
-    elif code == 8:
-        for j in range(n):
-            a[j], d[j] = _softsign(z[j], param)
-    elif code == 9:
-        for j in range(n):
-            a[j], d[j] = _exponential(z[j], param)
-    elif code == 10:
-        for j in range(n):
-            a[j], d[j] = _hard_sigmoid(z[j], param)
-    elif code == 11:
-        for j in range(n):
-            a[j], d[j] = _relu6(z[j], param)
-    elif code == 12:
-        for j in range(n):
-            a[j], d[j] = _silu(z[j], param)
-    elif code == 13:
-        for j in range(n):
-            a[j], d[j] = _gelu(z[j], param)
-    elif code == 14:
-        for j in range(n):
-            a[j], d[j] = _mish(z[j], param)
-    elif code == 15:
-        for j in range(n):
-            a[j], d[j] = _log_sigmoid(z[j], param)
     else:
         for j in range(n):
-            a[j], d[j] = math.nan, math.nan
+            a[j], d[j] = act_and_deriv(z[j], code, param)
 
 
 # ---------------------------------------------------------------------------
