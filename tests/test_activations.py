@@ -12,6 +12,7 @@ from strategies import INVERTIBLE_NAMES, NON_INVERTIBLE_NAMES
 import symrecon as sr
 from symrecon import activations
 from symrecon.activations import Y, Z
+from symrecon.backends.numba import activations as nb_act
 from symrecon.errors import InvalidValueError, NotInvertibleError
 
 ALL = [activations.get(n) for n in activations.names()] + [
@@ -74,6 +75,7 @@ def test_inverse_round_trip_and_sympy_inverse(act):
     ("sigmoid", 1 - 1e-12), ("sigmoid", 1e-300), ("tanh", 1 - 1e-12), ("tanh", -1 + 1e-12),
     ("softplus", 1e-300), ("softplus", 800.0), ("exponential", 1e-300), ("softsign", 1 - 1e-12),
     ("elu", -1 + 1e-12), ("selu", -1.7580993408473766 + 1e-12),
+    ("log_sigmoid", -1e-15), ("log_sigmoid", -1e-12), ("log_sigmoid", -800.0),
 ])
 def test_inverse_is_finite_and_accurate_at_the_edges_of_the_image(name, y):
     act = activations.get(name)
@@ -129,7 +131,7 @@ def test_image_endpoints(act):
 
 
 def test_non_monotone_minimum_is_the_image_start():
-    for name in ("silu", "gelu"):
+    for name in ("silu", "gelu", "mish"):
         act = activations.get(name)
         z = np.linspace(-4, 0, 400001)
         assert float(act.numpy(z).min()) == pytest.approx(float(act.image.start), abs=1e-10)
@@ -148,8 +150,8 @@ def test_inverse_steps_go_from_definition_to_inverse(act):
 
 def test_registry_partition_and_errors():
     assert set(INVERTIBLE_NAMES) == {"linear", "sigmoid", "tanh", "leaky_relu", "elu", "selu", "softplus",
-                                     "softsign", "exponential"}
-    assert set(NON_INVERTIBLE_NAMES) >= {"relu", "gelu", "silu", "swish", "hard_sigmoid", "relu6"}
+                                     "softsign", "exponential", "log_sigmoid"}
+    assert set(NON_INVERTIBLE_NAMES) >= {"relu", "gelu", "silu", "swish", "hard_sigmoid", "relu6", "mish"}
     for name in NON_INVERTIBLE_NAMES:
         act = activations.get(name)
         assert act.inverse is None and act.no_inverse_reason
@@ -163,3 +165,92 @@ def test_registry_partition_and_errors():
         activations.get("tanh", alpha=1.0)
     assert not activations.get("leaky_relu", negative_slope=0.0).is_invertible
     assert sr.activations.get("swish").name == "silu"
+
+
+# -- the rest of the table: numba formulas, kernel codes, Keras names, LaTeX ---------
+
+
+def test_numba_formulas_match_numpy_for_every_entry(act):
+    """Value, derivative and (where there is one) inverse, scalar and per-layer, at tight tolerance."""
+    z = np.concatenate([np.linspace(-30, 30, 2001), [0.0, -0.0, 1e-300, -1e-300, 6.0, 3.0, -3.0, 700.0, -700.0]])
+    a_ref, d_ref = act.numpy(z), act.numpy_derivative(z)
+    a_vec, d_vec = np.empty_like(z), np.empty_like(z)
+    nb_act.act_vec(z, a_vec, d_vec, z.size, act.kernel_code, act.param)
+    scalar = np.array([nb_act.act_and_deriv(float(v), act.kernel_code, act.param) for v in z])
+    for a, d in ((a_vec, d_vec), (scalar[:, 0], scalar[:, 1])):
+        # absolute error is what matters for residuals; relative for large values
+        np.testing.assert_allclose(a, a_ref, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(d, d_ref, rtol=1e-13, atol=1e-15)
+    if act.is_invertible:
+        y = act.numpy(z[np.abs(z) < 15])
+        y = y[act.in_image(y)]
+        np.testing.assert_allclose(nb_act.inverse_vec(y, act.kernel_code, act.param), act.numpy_inverse(y),
+                                   rtol=1e-13, atol=1e-15)
+
+
+test_numba_formulas_match_numpy_for_every_entry = pytest.mark.parametrize("act", ALL, ids=IDS)(
+    test_numba_formulas_match_numpy_for_every_entry)
+
+
+def test_every_kernel_code_is_dispatched():
+    """No entry falls through a dispatch to the NaN default (value, derivative, inverse)."""
+    codes = {}
+    for act in ALL:
+        codes.setdefault(act.kernel_code, act)
+        a, d = nb_act.act_and_deriv(0.3, act.kernel_code, act.param)
+        assert np.isfinite(a) and np.isfinite(d), act
+        out = np.empty((2, 1))
+        nb_act.act_vec(np.array([0.3]), out[0], out[1], 1, act.kernel_code, act.param)
+        assert np.all(np.isfinite(out)), act
+        if act.is_invertible:
+            y = act.numpy(np.array([0.3]))
+            assert np.isfinite(nb_act.inverse_vec(y, act.kernel_code, act.param)[0]), act
+    # codes are unique per formula, and the default of a dispatch really is NaN
+    assert sorted(codes) == sorted({v for k, v in vars(activations.KernelCode).items() if k.isupper()})
+    assert all(np.isnan(nb_act.act_and_deriv(0.3, 99, 0.0)))
+    assert np.isnan(nb_act.inverse_vec(np.array([0.3]), 99, 0.0)[0])
+    for act in ALL:
+        back = activations.from_kernel_code(act.kernel_code, act.param)
+        assert (back.name, back.param) == (act.name, act.param)
+
+
+def test_keras_names_come_from_the_table():
+    table = {k: activations.from_keras(k).name for k in activations.keras_names()}
+    assert table["swish"] == table["silu"] == "silu"
+    assert table["mish"] == "mish" and table["log_sigmoid"] == "log_sigmoid"
+    assert activations.from_keras("leaky_relu").param == 0.2  # Keras's activation default (the layer's is 0.3)
+    # every entry that claims a Keras name is what that name resolves to
+    for name in activations.names():
+        for keras_name in activations.get(name).keras_names:
+            assert activations.from_keras(keras_name).name == activations.get(name).name
+    assert "hard_sigmoid" not in table  # version dependent: the loader decides
+    with pytest.raises(InvalidValueError, match="unknown Keras activation"):
+        activations.from_keras("relu_6")
+
+
+def test_latex_names_come_from_the_table():
+    from symrecon.symbolic.latex import activation_latex
+
+    assert activations.get("sigmoid").latex == r"\sigma" and activations.get("log_sigmoid").latex == r"\log\sigma"
+    assert activations.get("mish").latex == r"\operatorname{mish}"
+    for act in ALL:
+        assert act.latex and activation_latex(act) == act.latex
+
+
+def test_log_sigmoid_closed_form_inverse_is_stable():
+    act = activations.get("log_sigmoid")
+    z = np.array([-745.0, -700.0, -40.0, -1.0, 0.0, 1e-8, 1.0, 30.0, 36.0])
+    y = act.numpy(z)
+    assert np.all(y < 0) and np.all(np.isfinite(y))
+    # exact in the mpmath sense, and the numba formula is the same
+    exact = [float((Y - sp.log(1 - sp.exp(Y))).evalf(40, subs={Y: sp.Float(v, 60)})) for v in y]
+    np.testing.assert_allclose(act.numpy_inverse(y), exact, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(act.numpy_inverse(y), z, rtol=1e-7, atol=1e-7)  # y rounds for z >> 0
+
+
+def test_mish_is_keras_mish_and_not_invertible():
+    act = activations.get("mish")
+    z = np.linspace(-10, 10, 41)
+    np.testing.assert_allclose(act.numpy(z), z * np.tanh(np.log1p(np.exp(z))), rtol=1e-14, atol=1e-300)
+    assert not act.is_invertible and "not monotone" in act.no_inverse_reason
+    assert float(act.image.start) == pytest.approx(-0.3088434130172504, abs=1e-13)  # mpmath, 30 digits

@@ -379,3 +379,106 @@ def test_solver_caches_the_inverse_per_model():
     model = _sigmoid_unit()
     assert cached_inverse(model) is cached_inverse(model)
     assert cached_inverse(_sigmoid_unit()) is not cached_inverse(model)
+
+
+# -- per-row status and the parallel kernel (issue 9 items 4 and 6) ------------
+
+
+def _sigmoid_then_linear():
+    return sr.Sequential([sr.Dense([[1.0, 0.5], [0.2, 1.0]], [0.0, 0.1], "sigmoid", name="h"),
+                          sr.Dense(np.eye(2), [0.0, 0.0], "linear", name="o")])
+
+
+@pytest.mark.parametrize("edge", [1.0, 0.0])
+def test_parallel_kernel_survives_a_value_on_the_image_boundary(edge):
+    # Issue 9 item 4: a hidden sigmoid asked for exactly 1.0 (or 0.0) divided by
+    # zero inside the parallel loop: SystemError, or a wrong row in the message.
+    model = _sigmoid_then_linear()
+    inv = sr.analytic_inverse(model)
+    x = np.random.default_rng(4).uniform(-1, 1, size=(3000, 2))
+    y = model(x)
+    y[2999, 0] = edge
+    with pytest.raises(InfeasibleTargetError, match="^target 2999: ") as info:
+        inv(y)
+    assert (info.value.layer, info.value.unit, info.value.value) == ("h", 0, edge)
+    xs, status = inv.evaluate_rows(y, backend="numba")
+    assert status.dtype == np.int8 and status[2999] == sr.Status.INFEASIBLE
+    assert np.all(status[:2999] == sr.Status.EXACT) and np.all(np.isnan(xs[2999]))
+    _close(xs[:2999], x[:2999], rel=1e-10)
+
+
+@pytest.mark.slow
+def test_every_row_of_a_huge_batch_is_written_and_the_bad_one_named():
+    # Issue 9 item 6: with 2 000 000 rows and one infeasible row, the last 128
+    # rows came back as x = 0.0 with no error.  (A few seconds: 32 MB of targets.)
+    model = _sigmoid_then_linear()
+    inv = sr.analytic_inverse(model)
+    x = np.random.default_rng(5).uniform(-1, 1, size=(2_000_000, 2))
+    y = model(x)
+    y[-1, 0] = 1.0
+    with pytest.raises(InfeasibleTargetError, match="^target 1999999: "):
+        inv(y)
+    xs, status = inv.evaluate_rows(y)
+    assert np.all(status[:-1] == sr.Status.EXACT) and status[-1] == sr.Status.INFEASIBLE
+    _close(xs[-128:-1], x[-128:-1], rel=1e-10)
+    _close(xs[::997], x[::997], rel=1e-10)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_evaluate_rows_gives_a_status_and_a_reason_per_row(backend):
+    from symrecon.symbolic.numeric import evaluate_rows, row_error
+
+    tall = sr.analytic_inverse(sr.Sequential([sr.Dense([[1.0, 2.0, -1.0]], [0.0, 0.5, 0.0], "tanh", name="t")]))
+    good = tall.model(np.array([[0.2], [-0.3]]))
+    y = np.vstack([good[0], [0.2, 0.2, 0.2], good[1], [0.1, 1.5, 0.0]])
+    x, status = evaluate_rows(tall.plan, y, backend)
+    assert [sr.Status(s) for s in status] == [sr.Status.EXACT, sr.Status.INFEASIBLE, sr.Status.EXACT,
+                                              sr.Status.INFEASIBLE]
+    _close(x[[0, 2]], [[0.2], [-0.3]], rel=1e-12)
+    assert np.all(np.isnan(x[[1, 3]]))
+    assert row_error(tall.plan, y, 0) is None
+    inconsistent, image = row_error(tall.plan, y, 1), row_error(tall.plan, y, 3)
+    assert inconsistent.layer == "t" and inconsistent.unit is None and "least-squares" in str(inconsistent)
+    assert (image.layer, image.unit, image.value) == ("t", 1, 1.5) and str(image).startswith("target 3: ")
+    # an input beyond float64 is infeasible too
+    tiny = sr.analytic_inverse(sr.Sequential([sr.Dense([[1e-300]], [0.0], "linear")]))
+    x, status = evaluate_rows(tiny.plan, np.array([[1.0], [1e300]]), backend)
+    assert list(status) == [sr.Status.EXACT, sr.Status.INFEASIBLE] and np.isnan(x[1, 0])
+    assert row_error(tiny.plan, np.array([[1.0], [1e300]]), 1).value == np.inf
+
+
+def test_numba_and_numpy_rows_agree_on_statuses():
+    model = sr.Sequential([sr.Dense(np.eye(2) * 0.9, [0.1, -0.1], "tanh"), sr.Dense(np.eye(2), [0.0, 0.0], "sigmoid")])
+    rng = np.random.default_rng(6)
+    y = rng.uniform(-0.2, 1.2, size=(5000, 2))  # some outside (0, 1), some whose hidden tanh value is outside
+    inv = sr.analytic_inverse(model)
+    fast, ref = inv.evaluate_rows(y, "numba"), inv.evaluate_rows(y, "numpy")
+    np.testing.assert_array_equal(fast[1], ref[1])
+    assert 0 < np.sum(ref[1] == sr.Status.INFEASIBLE) < y.shape[0]
+    np.testing.assert_allclose(fast[0], ref[0], rtol=1e-12, atol=1e-12)  # NaN in the same rows
+
+
+def test_log_sigmoid_model_has_a_closed_form_inverse():
+    rng = np.random.default_rng(8)
+    q = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    model = sr.Sequential([sr.Dense(q, [0.1, -0.2, 0.0], "tanh"),
+                           sr.Dense(q.T * 0.9, [0.0, 0.3, -0.1], "log_sigmoid")])
+    inv = sr.analytic_inverse(model)
+    x = rng.uniform(-0.5, 0.5, size=(NUMBA_MIN_ROWS + 3, 3))
+    y = model(x)
+    for backend in ("numpy", "numba"):
+        _close(inv(y, backend=backend), x, rel=1e-10)
+    _close(inv.evaluate_expr(y[:4]), x[:4], rel=1e-10)
+    with pytest.raises(InfeasibleTargetError, match="log_sigmoid"):
+        inv([0.0, -1.0, -1.0])  # log(sigmoid) < 0
+
+
+def test_symbolic_package_holds_no_numba_code():
+    import sys
+
+    from symrecon import symbolic
+
+    for name, module in list(sys.modules.items()):
+        if name.startswith(symbolic.__name__ + "."):
+            assert not any(type(v).__module__.startswith("numba") for v in vars(module).values()
+                           if getattr(v, "__module__", None) == name), name

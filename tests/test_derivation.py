@@ -154,3 +154,19 @@ def test_every_invertible_activation_derivation_compiles(tmp_path):
         assert unit.symbolic_steps[-1].eq.lhs == sp.Symbol("x", real=True)
         for label, d in (("unit", unit), ("two", two)):
             _compile(d.save(tmp_path / f"{name}_{label}.tex"))
+
+
+def test_log_sigmoid_derivation_uses_its_closed_form(tmp_path):
+    # The activation added as one table entry: its LaTeX name and its closed-form
+    # inverse z = y - log(1 - e^y) reach the derivation, which compiles.
+    model = sr.Sequential([sr.Dense(np.array([[0.8, 0.1], [-0.2, 0.9]]), [0.1, -0.3], "tanh", name="h"),
+                           sr.Dense(np.eye(2) * 0.7, [0.0, 0.2], "log_sigmoid", name="out")])
+    inv = sr.analytic_inverse(model)
+    d = inv.derivation
+    text = d.to_latex()
+    assert r"\log\sigma" in text
+    steps = sr.activations.get("log_sigmoid").inverse_steps
+    assert str(steps[-1].rhs) == "y - log(1 - exp(y))"
+    x = np.array([[0.3, -0.2]])
+    np.testing.assert_allclose(inv.evaluate_expr(model(x)), x, rtol=1e-10)
+    _compile(d.save(tmp_path / "log_sigmoid.tex"))

@@ -505,7 +505,7 @@ def test_unsupported_layer_names_layer_and_class(tmp_path):
 
 
 def test_unsupported_activation_string(tmp_path):
-    assert_refused(keras_with_config(tmp_path, edit_layer(1, activation="mish")), "'hidden'", "'mish'",
+    assert_refused(keras_with_config(tmp_path, edit_layer(1, activation="celu")), "'hidden'", "'celu'",
                    error=UnsupportedLayerError)
 
 

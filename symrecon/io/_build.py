@@ -137,25 +137,6 @@ def _need_width(ctx: Context, node: Node) -> int:
 # Activations: strings and activation layers
 
 
-#: Keras activation strings -> (registry name, parameters).  ``hard_sigmoid``
-#: is version dependent and ``softmax`` is a layer; both handled in code.
-ACTIVATION_STRINGS: dict[str, tuple[str, dict]] = {
-    "linear": ("linear", {}),
-    "sigmoid": ("sigmoid", {}),
-    "tanh": ("tanh", {}),
-    "relu": ("relu", {}),
-    "relu6": ("relu6", {}),
-    "leaky_relu": ("leaky_relu", {"negative_slope": 0.2}),
-    "elu": ("elu", {}),
-    "selu": ("selu", {}),
-    "softplus": ("softplus", {}),
-    "softsign": ("softsign", {}),
-    "exponential": ("exponential", {}),
-    "silu": ("silu", {}),
-    "swish": ("silu", {}),
-    "gelu": ("gelu", {}),
-}
-
 #: The hard sigmoid's slope changed between Keras 2 (0.2) and Keras 3 (1/6).
 HARD_SIGMOID_BY_MAJOR = {2: "hard_sigmoid_keras2", 3: "hard_sigmoid"}
 
@@ -173,11 +154,11 @@ def resolve_activation(value: Any, node: Node, ctx: Context) -> Resolved:
             return lambda width: Softmax(width, name=f"{node.name}_softmax")
         if value == "hard_sigmoid":
             return _activations.get(HARD_SIGMOID_BY_MAJOR.get(ctx.keras_major, "hard_sigmoid"))
-        if value not in ACTIVATION_STRINGS:
-            supported = ", ".join(sorted([*ACTIVATION_STRINGS, "hard_sigmoid", "softmax"]))
+        # The activation table lists the strings Keras writes for each entry.
+        if value not in _activations.keras_names():
+            supported = ", ".join(sorted([*_activations.keras_names(), "hard_sigmoid", "softmax"]))
             raise _unsupported(ctx, node, f"activation {value!r} is not supported; supported: {supported}")
-        reg, params = ACTIVATION_STRINGS[value]
-        return _activations.get(reg, **params)
+        return _activations.from_keras(value)
     if isinstance(value, dict):
         sub = parse_model(value, ctx.where)
         rule = ACTIVATION_LAYERS.get(sub.class_name)

@@ -39,23 +39,21 @@ from .. import activations as _act
 from ..errors import InvalidValueError, NotInvertibleError
 from ..models import Dense, Sequential, as_batch
 from ..sets import AffineSet
+from ..status import Status
 from .graph import substitute
 from .numeric import (
+    NUMBA_MIN_ROWS,
     InversePlan,
     LayerPlan,
-    evaluate_numba,
-    evaluate_numpy,
+    evaluate_rows,
     lambdify_matrix,
+    row_error,
 )
 
 __all__ = ["DEFAULT_CONSISTENCY_RTOL", "NUMBA_MIN_ROWS", "AnalyticInverse", "analytic_inverse"]
 
 #: a tall layer accepts a target when the least-squares residual is within this (relative)
 DEFAULT_CONSISTENCY_RTOL = 1e-8
-
-#: batches at least this large go through the numba kernel under ``backend="auto"``
-#: (below it, the kernel's thread start-up costs more than NumPy's whole pass)
-NUMBA_MIN_ROWS = 2048
 
 
 def _svd_rank(kernel: NDArray[np.float64]) -> tuple[int, NDArray, NDArray, NDArray]:
@@ -220,11 +218,36 @@ class AnalyticInverse:
         return x[0] if single else x
 
     def _evaluate(self, batch: NDArray[np.float64], backend: str) -> NDArray[np.float64]:
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend must be one of {sorted(_BACKENDS)}; got {backend!r}")
-        if backend == "auto":
-            backend = "numba" if batch.shape[0] >= NUMBA_MIN_ROWS else "numpy"
-        return _BACKENDS[backend](self.plan, batch)
+        x, status = evaluate_rows(self.plan, batch, backend)
+        bad = np.flatnonzero(status != Status.EXACT)
+        if bad.size:
+            err = row_error(self.plan, batch, int(bad[0]))
+            if err is not None:
+                raise err
+        return x
+
+    def evaluate_rows(self, y: ArrayLike, backend: str = "auto") -> tuple[NDArray[np.float64], NDArray[np.int8]]:
+        """Evaluate ``x(y)`` row by row, with a :class:`~symrecon.status.Status` per row; never raises for a bad row.
+
+        Parameters
+        ----------
+        y : array_like, shape (n_out,) or (N, n_out)
+        backend : {"auto", "numba", "numpy"}
+
+        Returns
+        -------
+        x : ndarray, shape (N, n_in)
+            NaN in the rows that are not ``EXACT`` (always 2-D).
+        status : ndarray of int8, shape (N,)
+            ``Status.EXACT`` or ``Status.INFEASIBLE``; :meth:`row_error` says why.
+        """
+        batch, _ = as_batch(y, self.n_out, "target y")
+        return evaluate_rows(self.plan, batch, backend)
+
+    def row_error(self, y: ArrayLike, row: int):
+        """Why row ``row`` of ``y`` has no preimage (an unraised :class:`InfeasibleTargetError`), or None."""
+        batch, _ = as_batch(y, self.n_out, "target y")
+        return row_error(self.plan, batch, row)
 
     def affine_set(self, y: ArrayLike) -> AffineSet:
         """All inputs giving ``y``: ``{point + null_basis @ t}``.
@@ -301,13 +324,6 @@ class AnalyticInverse:
         kinds = ", ".join(f"{lp.name}:{lp.kind}/{lp.activation.name}" for lp in self.plan.layers)
         extra = f", affine dimension {self._null_basis.shape[1]}" if self.is_affine else ""
         return f"AnalyticInverse({self.n_out} -> {self.n_in} [{kinds}]{extra})"
-
-
-_BACKENDS: dict[str, Callable[[InversePlan, NDArray[np.float64]], NDArray[np.float64]]] = {
-    "numba": evaluate_numba,
-    "numpy": evaluate_numpy,
-    "auto": evaluate_numpy,  # resolved by batch size in AnalyticInverse._evaluate
-}
 
 
 def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTOL) -> AnalyticInverse:

@@ -32,7 +32,7 @@ from sympy.printing.latex import LatexPrinter
 from ..activations import Activation
 
 __all__ = [
-    "ACTIVATION_LATEX",
+    "activation_latex",
     "Activated",
     "PseudoInverse",
     "SymreconLatexPrinter",
@@ -44,18 +44,6 @@ __all__ = [
 
 #: SymPy object -> its LaTeX name (filled by named_symbol / named_matrix)
 _LATEX_NAMES: dict[sp.Basic, str] = {}
-
-#: activation name -> LaTeX function name (anything else: \operatorname{name})
-ACTIVATION_LATEX: dict[str, str] = {
-    "linear": r"\operatorname{id}",
-    "sigmoid": r"\sigma",
-    "tanh": r"\tanh",
-    "exponential": r"\exp",
-    "leaky_relu": r"\operatorname{LeakyReLU}",
-    "elu": r"\operatorname{ELU}",
-    "selu": r"\operatorname{SELU}",
-    "relu": r"\operatorname{ReLU}",
-}
 
 
 def named_symbol(name: str, latex_name: str, **assumptions) -> sp.Symbol:
@@ -73,7 +61,8 @@ def named_matrix(name: str, latex_name: str, rows: int, cols: int) -> sp.MatrixS
 
 
 def activation_latex(act: Activation) -> str:
-    return ACTIVATION_LATEX.get(act.name, rf"\operatorname{{{act.name}}}")
+    """The LaTeX name of an activation (kept in the activation table: ``Activation.latex``)."""
+    return act.latex
 
 
 class Activated(sp.MatrixExpr):

@@ -1,4 +1,4 @@
-"""Numeric evaluators of an analytic inverse: a fused numba kernel and its NumPy twin.
+"""Numeric evaluators of an analytic inverse: per-row status from the numba kernel or its NumPy twin.
 
 The analytic inverse of a chain of layers is evaluated backwards, one layer
 after the other::
@@ -7,17 +7,15 @@ after the other::
     a^{(l-1)} = u @ B^{(l)}                     (B = W^{-1}, or pinv(W))
 
 Both evaluators take the same :class:`InversePlan` (the per-layer matrices
-precomputed once).  :func:`evaluate_numpy` is the reference: plain,
-vectorised NumPy using each activation's own ``numpy_inverse``, raising a
-detailed :class:`~symrecon.errors.InfeasibleTargetError` for the first bad
-target.  :func:`evaluate_numba` runs the whole chain in one
-``@njit(parallel=True)`` kernel over blocks of targets; nothing raises inside
-the parallel loop (numba would not parallelise it), so the kernel writes a
-status code per target and the first bad target is re-run through the NumPy
-twin afterwards to produce the same detailed error.
-
-Nothing here compiles at import time: numba compiles :func:`_inverse_kernel`
-on its first call and caches the machine code on disk (``cache=True``).
+precomputed once) and give a :class:`~symrecon.status.Status` per row
+(:func:`evaluate_rows`): ``EXACT`` for a solved row, ``INFEASIBLE`` (and NaN
+in ``x``) for a row no input can produce.  The NumPy twin is the reference:
+plain, vectorised NumPy using each activation's own ``numpy_inverse``; the
+numba kernel (:mod:`symrecon.backends.numba.inverse`) runs the whole chain
+in one parallel loop.  :func:`row_error` explains one row (which layer, unit,
+value and interval), and :func:`evaluate_numpy` / :func:`evaluate_numba`
+raise that detailed :class:`~symrecon.errors.InfeasibleTargetError` for the
+first bad row, naming the row's index in the caller's batch.
 
 Also here: :func:`lambdify_matrix`, the one place SymPy expressions are turned
 into NumPy/mpmath functions (for tests of agreement between the symbolic and
@@ -28,9 +26,12 @@ Examples
 >>> import numpy as np, symrecon as sr
 >>> m = sr.Sequential([sr.Dense([[2.0, 0.0], [0.0, 4.0]], [0.0, 1.0], "tanh")])
 >>> inv = sr.analytic_inverse(m)
->>> y = m(np.array([[0.1, -0.2]]))
->>> np.allclose(evaluate_numba(inv.plan, y), evaluate_numpy(inv.plan, y))
-True
+>>> y = np.array([[0.1, -0.2], [1.5, 0.0]])       # tanh cannot output 1.5
+>>> x, status = evaluate_rows(inv.plan, y)
+>>> [Status(s).name for s in status], bool(np.isnan(x[1]).all())
+(['EXACT', 'INFEASIBLE'], True)
+>>> row_error(inv.plan, y, 1).unit
+0
 """
 
 from __future__ import annotations
@@ -41,35 +42,34 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
-from numba import njit, prange
 from numpy.typing import NDArray
 
-from ..activations import SELU_ALPHA, SELU_SCALE, Activation
+from ..activations import Activation
+from ..backends.numba.inverse import inverse_rows
 from ..errors import InfeasibleTargetError
+from ..status import Status
 
 __all__ = [
-    "BLOCK",
-    "STATUS_IMAGE",
-    "STATUS_INCONSISTENT",
-    "STATUS_OK",
-    "STATUS_OVERFLOW",
+    "BACKENDS",
+    "NUMBA_MIN_ROWS",
     "InversePlan",
     "LayerPlan",
     "evaluate_numba",
     "evaluate_numpy",
+    "evaluate_rows",
     "lambdify_matrix",
+    "row_error",
 ]
 
-#: per-target status bits written by the kernel
-STATUS_OK = 0
-STATUS_IMAGE = 1          # a value outside an activation's image
-STATUS_INCONSISTENT = 2   # a tall layer's least-squares residual is too large
-STATUS_OVERFLOW = 4       # the reconstructed x is not finite in float64
+#: batches at least this large go through the numba kernel under ``backend="auto"``
+#: (below it, the kernel's thread start-up costs more than NumPy's whole pass)
+NUMBA_MIN_ROWS = 2048
 
-#: targets per block of the numba kernel (a block's working set stays in L1/L2)
-BLOCK = 256
+#: the evaluators :func:`evaluate_rows` can use
+BACKENDS = ("auto", "numba", "numpy")
 
-_LN2 = math.log(2.0)
+_EXACT = np.int8(Status.EXACT)
+_INFEASIBLE = np.int8(Status.INFEASIBLE)
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,7 @@ class InversePlan:
 
     @property
     def packed(self) -> tuple[NDArray, ...]:
-        """``(ints, floats, mats, kernels, biases, offsets)`` for :func:`_inverse_kernel`."""
+        """``(ints, floats, mats, kernels, biases, offsets)`` for :func:`~symrecon.backends.numba.inverse.inverse_rows`."""
         return self._packed  # type: ignore[attr-defined]
 
 
@@ -161,11 +161,112 @@ def _bounds(act: Activation) -> tuple[float, float, float, float]:
 
 
 # ---------------------------------------------------------------------------
-# NumPy twin (the reference)
+# Per-row evaluation
+
+
+def evaluate_rows(plan: InversePlan, y: NDArray[np.float64],
+                  backend: str = "auto") -> tuple[NDArray[np.float64], NDArray[np.int8]]:
+    """Evaluate the inverse for every row, with a status per row; never raises for a bad row.
+
+    Parameters
+    ----------
+    plan : InversePlan
+    y : ndarray, shape (N, n_out)
+        Validated, finite targets (not modified).
+    backend : {"auto", "numba", "numpy"}
+        ``"auto"``: the numba kernel for at least :data:`NUMBA_MIN_ROWS` rows.
+
+    Returns
+    -------
+    x : ndarray, shape (N, n_in)
+        The input per row (the minimum-norm one for a wide first layer); NaN
+        in the rows that are not ``EXACT``.
+    status : ndarray of int8, shape (N,)
+        :class:`~symrecon.status.Status` codes: ``EXACT``, or ``INFEASIBLE``
+        for a value outside an activation's image (output or intermediate
+        layer), an inconsistent tall layer, or an input that overflows
+        float64.  :func:`row_error` says which, for one row.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if backend == "numpy" or (backend == "auto" and y.shape[0] < NUMBA_MIN_ROWS):
+        return _numpy_rows(plan, y)
+    x, status = inverse_rows(plan.packed, plan.consistency_rtol, y)
+    # The kernel's formulas and the twin's may differ in the last bit at an
+    # image edge, and a row the kernel did not reach reads NOT_RUN: the
+    # reference decides every row that is not EXACT.
+    again = np.flatnonzero(status != _EXACT)
+    if again.size:
+        x[again], status[again] = _numpy_rows(plan, y[again])
+    return x, status
+
+
+def _numpy_rows(plan: InversePlan, y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int8]]:
+    """The NumPy twin of the kernel: plain vectorised NumPy, the table's own inverses."""
+    a = y
+    bad = np.zeros(y.shape[0], dtype=bool)
+    with np.errstate(all="ignore"):  # bad rows are computed on and discarded at the end
+        for lp in reversed(plan.layers):
+            bad |= ~np.all(lp.activation.in_image(a), axis=1)
+            u = lp.activation.numpy_inverse(a) - lp.bias
+            prev = u @ lp.back
+            if lp.kind == "tall":
+                bad |= ~_consistent(plan, lp, u, prev)
+            a = prev
+    bad |= ~np.all(np.isfinite(a), axis=1)
+    x = np.array(a, dtype=np.float64)  # a fresh array the caller owns
+    x[bad] = np.nan
+    return x, np.where(bad, _INFEASIBLE, _EXACT).astype(np.int8)
+
+
+def _consistent(plan: InversePlan, lp: LayerPlan, u: NDArray, prev: NDArray) -> NDArray[np.bool_]:
+    """Rows whose least-squares preimage reproduces ``u`` (relative ``consistency_rtol``)."""
+    resid = np.max(np.abs(prev @ lp.kernel - u), axis=1)
+    return resid <= plan.consistency_rtol * (1.0 + np.max(np.abs(u), axis=1))
+
+
+def row_error(plan: InversePlan, y: NDArray[np.float64], row: int) -> InfeasibleTargetError | None:
+    """Why row ``row`` of ``y`` has no preimage, as an (unraised) detailed error; None if it has one.
+
+    Parameters
+    ----------
+    plan : InversePlan
+    y : ndarray, shape (N, n_out)
+        The batch as the caller passed it (the message names ``row`` in it).
+    row : int
+        Index of the row in ``y``.
+
+    Returns
+    -------
+    InfeasibleTargetError or None
+        ``.layer``, ``.unit``, ``.value``, ``.interval`` say where: the
+        first layer (walking back from the output) whose activation cannot
+        produce the value; for an inconsistent tall layer ``.value`` is the
+        least-squares residual and ``.unit`` None; for an overflow ``.value``
+        is inf.
+    """
+    n_rows = y.shape[0]
+    a = np.asarray(y[row:row + 1], dtype=np.float64)
+    with np.errstate(all="ignore"):
+        for lp in reversed(plan.layers):
+            ok = lp.activation.in_image(a[0])
+            if not np.all(ok):
+                unit = int(np.argmin(ok))
+                return _image_error(lp, plan, row, unit, float(a[0, unit]), n_rows)
+            u = lp.activation.numpy_inverse(a) - lp.bias
+            prev = u @ lp.back
+            if lp.kind == "tall" and not _consistent(plan, lp, u, prev)[0]:
+                resid = float(np.max(np.abs(prev @ lp.kernel - u)))
+                return _inconsistent_error(lp, plan, row, resid, n_rows)
+            a = prev
+    if not np.all(np.isfinite(a)):
+        return _overflow_error(plan, row, n_rows)
+    return None
 
 
 def evaluate_numpy(plan: InversePlan, y: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Evaluate the inverse with plain NumPy.
+    """Evaluate the inverse with the NumPy twin; raise for the first bad row.
 
     Parameters
     ----------
@@ -181,53 +282,50 @@ def evaluate_numpy(plan: InversePlan, y: NDArray[np.float64]) -> NDArray[np.floa
     Raises
     ------
     InfeasibleTargetError
-        For the first target (row) that no input can produce: a value outside
-        an activation's image (at the output or at an intermediate layer), an
-        inconsistent tall layer, or an input that overflows float64.
+        For the first row no input can produce (see :func:`row_error`); the
+        message names the row's index in ``y``.
     """
-    a = y
-    for lp in reversed(plan.layers):
-        act = lp.activation
-        ok = act.in_image(a)
-        if not np.all(ok):
-            row, unit = (int(i) for i in np.argwhere(~ok)[0])
-            _raise_image(lp, plan, row, unit, float(a[row, unit]), a.shape[0])
-        with np.errstate(over="ignore", invalid="ignore"):
-            u = act.numpy_inverse(a) - lp.bias
-            prev = u @ lp.back
-            if lp.kind == "tall":
-                resid = np.max(np.abs(prev @ lp.kernel - u), axis=1)
-                bad = ~(resid <= plan.consistency_rtol * (1.0 + np.max(np.abs(u), axis=1)))
-                if np.any(bad):
-                    row = int(np.argmax(bad))
-                    _raise_inconsistent(lp, plan, row, float(resid[row]), a.shape[0])
-        a = prev
-    finite = np.all(np.isfinite(a), axis=1)
-    if not np.all(finite):
-        _raise_overflow(plan, int(np.argmin(finite)), y.shape[0])
-    return a
+    return _raise_first(plan, y, *evaluate_rows(plan, y, "numpy"))
+
+
+def evaluate_numba(plan: InversePlan, y: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Evaluate the inverse with the fused, parallel numba kernel; same contract as :func:`evaluate_numpy`."""
+    return _raise_first(plan, y, *evaluate_rows(plan, y, "numba"))
+
+
+def _raise_first(plan: InversePlan, y: NDArray[np.float64], x: NDArray[np.float64],
+                 status: NDArray[np.int8]) -> NDArray[np.float64]:
+    bad = np.flatnonzero(status != _EXACT)
+    if bad.size:
+        err = row_error(plan, y, int(bad[0]))
+        if err is None:  # cannot happen: the reference flagged this row
+            raise RuntimeError(f"row {int(bad[0])} was flagged but the reference finds no reason")
+        raise err
+    return x
 
 
 def _where(row: int, n_rows: int) -> str:
     return f"target {row}: " if n_rows > 1 else ""
 
 
-def _raise_image(lp: LayerPlan, plan: InversePlan, row: int, unit: int, value: float, n_rows: int):
+def _image_error(lp: LayerPlan, plan: InversePlan, row: int, unit: int, value: float,
+                 n_rows: int) -> InfeasibleTargetError:
     act = lp.activation
     if lp.index == len(plan.layers) - 1:
         what = f"output unit {unit} = {value!r}"
     else:
         what = (f"after un-doing the layers above it, unit {unit} of layer {lp.name!r} (layer {lp.index}) "
                 f"would have to output {value!r}, which")
-    raise InfeasibleTargetError(
+    return InfeasibleTargetError(
         f"{_where(row, n_rows)}{what} is outside the image {act.image} of the {act.name!r} activation "
         f"of layer {lp.name!r}: no input can produce it",
         layer=lp.name, unit=unit, value=value, interval=act.image,
     )
 
 
-def _raise_inconsistent(lp: LayerPlan, plan: InversePlan, row: int, resid: float, n_rows: int):
-    raise InfeasibleTargetError(
+def _inconsistent_error(lp: LayerPlan, plan: InversePlan, row: int, resid: float,
+                        n_rows: int) -> InfeasibleTargetError:
+    return InfeasibleTargetError(
         f"{_where(row, n_rows)}layer {lp.name!r} (layer {lp.index}) is tall ({lp.n_in} inputs -> {lp.n_out} "
         f"outputs) and the pre-activation it would need is not in the range of its kernel: the least-squares "
         f"residual is {resid:.3g} (allowed: {plan.consistency_rtol:g} relative); no input produces this target",
@@ -235,205 +333,13 @@ def _raise_inconsistent(lp: LayerPlan, plan: InversePlan, row: int, resid: float
     )
 
 
-def _raise_overflow(plan: InversePlan, row: int, n_rows: int):
+def _overflow_error(plan: InversePlan, row: int, n_rows: int) -> InfeasibleTargetError:
     first = plan.layers[0]
-    raise InfeasibleTargetError(
+    return InfeasibleTargetError(
         f"{_where(row, n_rows)}the input that produces this target is too large for float64 "
         f"(it overflows when un-doing layer {first.name!r})",
         layer=first.name, unit=None, value=math.inf, interval=None,
     )
-
-
-# ---------------------------------------------------------------------------
-# numba kernel
-
-
-@njit(cache=True, fastmath={"contract"})
-def _undo_unit(code, param, lo, hi, lo_closed, hi_closed, bias, col, bad, arg, ratio, nb):
-    """One unit of a block, in place: check the image, then ``col = f^{-1}(col) - bias``.
-
-    ``bad[r]`` becomes 1.0 where the value is outside the image (NaN included:
-    every comparison with NaN is false).  Branch-free selects so the loops
-    vectorise; the formulas are the stable ones of the registry.  ``arg`` and
-    ``ratio`` are scratch buffers of the block.
-    """
-    if lo_closed or hi_closed:  # no invertible activation has a closed end today; kept general
-        for r in range(nb):
-            v = col[r]
-            inside = ((v > lo) or (lo_closed and v == lo)) and ((v < hi) or (hi_closed and v == hi))
-            bad[r] = bad[r] if inside else 1.0
-    else:
-        for r in range(nb):
-            v = col[r]
-            bad[r] = bad[r] if (v > lo) & (v < hi) else 1.0
-    if code == 0:  # KernelCode.LINEAR
-        for r in range(nb):
-            col[r] = col[r] - bias
-    elif code == 2:  # TANH: artanh(v) = log1p(w) / 2 with w = 2v / (1 - v)
-        # log1p(w) = log(u) * w / (u - 1), u = 1 + w (exact when u == 1: then w).
-        # Three loops so the divisions vectorise and only the log is a scalar call.
-        for r in range(nb):
-            v = col[r]
-            w = 2.0 * v / (1.0 - v)
-            u = 1.0 + w
-            d = u - 1.0
-            tiny = d == 0.0
-            arg[r] = 2.0 if tiny else u
-            ratio[r] = w / _LN2 if tiny else w / d  # log(2) * w / log(2) = w
-        for r in range(nb):
-            arg[r] = math.log(arg[r])
-        for r in range(nb):
-            col[r] = 0.5 * arg[r] * ratio[r] - bias
-    elif code == 1:  # SIGMOID: logit(v) = log(v / (1 - v)); 1 - v is exact near 1
-        for r in range(nb):
-            v = col[r]
-            arg[r] = v / (1.0 - v)
-        for r in range(nb):
-            col[r] = math.log(arg[r]) - bias
-    elif code == 4:  # LEAKY_RELU (positive slope)
-        for r in range(nb):
-            v = col[r]
-            col[r] = (v if v >= 0.0 else v / param) - bias
-    elif code == 5:  # ELU (alpha = param)
-        for r in range(nb):
-            v = col[r]
-            col[r] = (v if v > 0.0 else math.log1p(v / param)) - bias
-    elif code == 6:  # SELU
-        for r in range(nb):
-            v = col[r] / SELU_SCALE
-            col[r] = (v if v > 0.0 else math.log1p(v / SELU_ALPHA)) - bias
-    elif code == 7:  # SOFTPLUS: y + log(-expm1(-y)) never overflows
-        for r in range(nb):
-            v = col[r]
-            col[r] = v + math.log(-math.expm1(-v)) - bias
-    elif code == 8:  # SOFTSIGN
-        for r in range(nb):
-            v = col[r]
-            col[r] = v / (1.0 - abs(v)) - bias
-    elif code == 9:  # EXPONENTIAL
-        for r in range(nb):
-            col[r] = math.log(col[r]) - bias
-
-
-# "contract" lets LLVM fuse multiply-adds; no reassociation, which would
-# undo the exact (1 + w) - 1 of the artanh, and no nnan/ninf, which would
-# drop the image and overflow checks.
-@njit(cache=True, parallel=True, fastmath={"contract"})
-def _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, status):
-    """Fused backward pass over all layers for every target (row of ``y``).
-
-    Works on blocks of ``BLOCK`` targets stored unit-major (``cur[j, r]``) so
-    that every inner loop runs over contiguous targets and vectorises.
-    Writes ``out`` (N, n_in) and ``status`` (N,) bit flags; never raises.
-    """
-    n, m = y.shape
-    n_steps = ints.shape[0]
-    width = 1
-    for s in range(n_steps):
-        width = max(width, ints[s, 1], ints[s, 2])
-    n_blocks = (n + BLOCK - 1) // BLOCK
-    for blk in prange(n_blocks):
-        i0 = blk * BLOCK
-        nb = min(BLOCK, n - i0)
-        cur = np.empty((width, BLOCK))
-        nxt = np.empty((width, BLOCK))
-        bad_image = np.zeros(BLOCK)
-        bad_tall = np.zeros(BLOCK)
-        arg = np.empty(BLOCK)
-        ratio = np.empty(BLOCK)
-        for r in range(nb):
-            for j in range(m):
-                cur[j, r] = y[i0 + r, j]
-        ko = 0  # offset of this step's kernel in `kernels`
-        for s in range(n_steps):
-            code, n_out, n_in, tall = ints[s, 0], ints[s, 1], ints[s, 2], ints[s, 3]
-            mo, bo = offsets[s, 0], offsets[s, 1]
-            for j in range(n_out):
-                _undo_unit(code, floats[s, 0], floats[s, 1], floats[s, 2], floats[s, 3] > 0.0,
-                           floats[s, 4] > 0.0, biases[bo + j], cur[j], bad_image, arg, ratio, nb)
-            # a_prev[k, r] = sum_j u[j, r] * back[j, k]
-            for k in range(n_in):
-                acc = nxt[k]
-                c0 = mats[mo + k]
-                col = cur[0]
-                for r in range(nb):
-                    acc[r] = col[r] * c0
-                for j in range(1, n_out):
-                    c = mats[mo + j * n_in + k]
-                    col = cur[j]
-                    for r in range(nb):
-                        acc[r] += col[r] * c
-            if tall:
-                for r in range(nb):
-                    worst = 0.0
-                    scale = 0.0
-                    for j in range(n_out):
-                        acc = 0.0
-                        for k in range(n_in):
-                            acc += nxt[k, r] * kernels[ko + k * n_out + j]
-                        worst = max(worst, abs(acc - cur[j, r]))
-                        scale = max(scale, abs(cur[j, r]))
-                    if not (worst <= rtol * (1.0 + scale)):
-                        bad_tall[r] = 1.0
-            ko += n_out * n_in
-            cur, nxt = nxt, cur
-        n_x = ints[n_steps - 1, 2]
-        for r in range(nb):
-            finite = True
-            for k in range(n_x):
-                v = cur[k, r]
-                out[i0 + r, k] = v
-                finite = finite & (abs(v) < np.inf)
-            code = STATUS_OK
-            if bad_image[r] > 0.0:
-                code |= STATUS_IMAGE
-            if bad_tall[r] > 0.0:
-                code |= STATUS_INCONSISTENT
-            if not finite:
-                code |= STATUS_OVERFLOW
-            status[i0 + r] = code
-
-
-def evaluate_numba(plan: InversePlan, y: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Evaluate the inverse with the fused, parallel numba kernel.
-
-    Same contract as :func:`evaluate_numpy` (same results to rounding, same
-    errors): the first target the kernel flags is re-run through the NumPy
-    twin, which raises the detailed :class:`InfeasibleTargetError`.
-
-    Parameters
-    ----------
-    plan : InversePlan
-    y : ndarray, shape (N, n_out)
-        Validated, finite targets (not modified).
-
-    Returns
-    -------
-    ndarray, shape (N, n_in)
-    """
-    y = np.ascontiguousarray(y, dtype=np.float64)
-    n = y.shape[0]
-    out = np.empty((n, plan.n_in))
-    status = np.empty(n, dtype=np.int8)
-    ints, floats, mats, kernels, biases, offsets = plan.packed
-    _inverse_kernel(y, ints, floats, mats, kernels, biases, offsets, plan.consistency_rtol, out, status)
-    bad = np.flatnonzero(status)
-    if bad.size:
-        row = int(bad[0])
-        try:
-            evaluate_numpy(plan, y[row:row + 1])
-        except InfeasibleTargetError as exc:
-            if n > 1:
-                raise InfeasibleTargetError(f"target {row}: {exc}", layer=exc.layer, unit=exc.unit,
-                                            value=exc.value, interval=exc.interval) from None
-            raise
-        # The twin accepted a row the kernel flagged: they differ in the last
-        # bit at an image edge; trust the reference for that row.
-        out[row] = evaluate_numpy(plan, y[row:row + 1])[0]
-        rest = bad[1:]
-        if rest.size:
-            out[rest] = evaluate_numpy(plan, y[rest])
-    return out
 
 
 # ---------------------------------------------------------------------------
