@@ -166,6 +166,21 @@ class Activation:
         ok_hi = y < hi if hi_open else y <= hi
         return ok_lo & ok_hi
 
+    def __reduce__(self) -> tuple[object, tuple[str, str | None, float]]:
+        # the NumPy callables are closures: pickle the table entry's name and parameter instead
+        return (_from_table, (self.name, self.param_name, float(self.param)))
+
     def __repr__(self) -> str:
         extra = f", param={self.param!r}" if self.param else ""
         return f"Activation({self.name!r}{extra})"
+
+
+def _from_table(name: str, param_name: str | None, param: float) -> "Activation":
+    """Rebuild a pickled activation from the table (see :meth:`Activation.__reduce__`)."""
+    from . import get
+
+    default = get(name)
+    # fixed-parameter entries (e.g. Keras 2's hard sigmoid) carry a param_name but take no argument
+    if param_name is None or param == default.param:
+        return default
+    return get(name, **{param_name: param})

@@ -18,7 +18,6 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import InfeasibleTargetError
 from ..status import Status
 from ..symbolic.inverse import AnalyticInverse, analytic_inverse
 from . import register
@@ -61,27 +60,13 @@ def analytic_rows(inv: AnalyticInverse, y: NDArray[np.float64]) -> tuple[NDArray
     reason : str or None
         Why the first infeasible row has no preimage (layer, unit, interval).
     """
-    n = y.shape[0]
-    x = np.full((n, inv.n_in), np.nan)
-    ok = np.zeros(n, dtype=bool)
+    x, status = inv.evaluate_rows(y)
+    bad = np.flatnonzero(status != Status.EXACT)
     reason = None
-    pending = [(0, n)]
-    # the inverse raises for a whole batch when any row is infeasible: split the
-    # batch in halves until the bad rows are isolated (cost O(bad * log N))
-    while pending:
-        start, stop = pending.pop()
-        try:
-            x[start:stop] = inv(y[start:stop] if stop - start > 1 else y[start])
-            ok[start:stop] = True
-        except InfeasibleTargetError as exc:
-            if stop - start > 1:
-                mid = (start + stop) // 2
-                pending += [(start, mid), (mid, stop)]
-            elif reason is None or start < reason[0]:
-                reason = (start, str(exc))
-    ok &= np.all(np.isfinite(x), axis=1)
-    status = np.where(ok, Status.EXACT, Status.INFEASIBLE).astype(np.int8)
-    return x, status, None if reason is None else reason[1]
+    if bad.size:
+        err = inv.row_error(y, int(bad[0]))
+        reason = None if err is None else str(err)
+    return x, status, reason
 
 
 @register
