@@ -235,7 +235,7 @@ class Reconstruction:
 
 
 def _sentence(*parts: str | None) -> str:
-    return " ".join(p for p in parts if p)
+    return " ".join(p[0].upper() + p[1:] for p in parts if p)
 
 
 def _squeeze_affine(aff: AffineSet | None) -> AffineSet | None:

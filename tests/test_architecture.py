@@ -213,3 +213,17 @@ def test_failure_advice_never_names_the_method_that_ran_or_a_limit_in_force(meth
     assert f"method='{method}'" not in res.message
     if res.status is Status.MAX_ITER and method != "gd":
         assert "above 40" in res.message
+
+
+def test_analytic_and_auto_agree_on_a_hidden_value_at_the_end_of_an_image():
+    # sigmoid(40) == 1.0 in float64, but no real input gives 1.0: the rule is the mathematical one,
+    # the same for a hidden layer as for the output layer (which raises)
+    model = sr.Sequential([sr.Dense([[1.0]], [0.0], "sigmoid", name="hidden"), sr.Dense([[1.0]], [0.0], name="out")])
+    for method in ("analytic", "auto"):
+        res = sr.reconstruct(model, [[1.0], [0.5]], method=method)
+        assert res.statuses == [Status.INFEASIBLE, Status.EXACT], method
+        assert np.isnan(res.x[0]).all() and res.method[0] == "analytic"
+        single = sr.reconstruct(model, [1.0], method=method)
+        assert single.status is Status.INFEASIBLE and "'hidden'" in single.message and "(0, 1)" in single.message
+    with pytest.raises(sr.InfeasibleTargetError, match=r"Interval.open\(0, 1\)"):
+        sr.reconstruct(sr.Sequential([sr.Dense([[1.0]], [0.0], "sigmoid")]), [1.0])

@@ -14,8 +14,9 @@ or a closed-form answer off by rounding: then
 ``newton`` did not reach ``tol`` (and                  ``"scipy"`` if it did
 ``fallback=True``): ``scipy.optimize.least_squares``   better, else
 from the original starting point                       ``"newton"``
-the closed form proved that no input reaches the       status ``INFEASIBLE``
-target and neither iterative method found one
+the closed form proves that no input gives the         ``"analytic"``, status
+target (an intermediate value outside an               ``INFEASIBLE``, ``x`` NaN
+activation's open image)
 =====================================================  =====================
 
 ``res.method`` holds the concrete method per target, never ``"auto"``;
@@ -23,9 +24,12 @@ target and neither iterative method found one
 each target takes the first method that solves it.  A target inside the
 output image that no input reaches ends with ``success=False``:
 :attr:`~symrecon.Status.INFEASIBLE` when the closed form proves it (an
-intermediate value outside an activation's image), otherwise
-:attr:`~symrecon.Status.STALLED` (the message says it may be unreachable),
-never an exception.
+intermediate value outside an activation's open image, as ``analytic`` says
+too), otherwise :attr:`~symrecon.Status.STALLED` (the message says it may be
+unreachable), never an exception.  The rule is the mathematical one, as for
+the output layer: a hidden sigmoid asked for exactly ``1.0`` is infeasible,
+although float64 rounding makes ``sigmoid(40) == 1.0`` and an iterative
+method alone would report that target reached within tolerance.
 
 Examples
 --------
@@ -71,7 +75,6 @@ class _Routing:
     n_iter: NDArray[np.int64]
     method: NDArray[np.object_]
     todo: NDArray[np.bool_]
-    infeasible: NDArray[np.bool_]
 
 
 @register
@@ -106,33 +109,39 @@ class Auto(AbstractSolver):
         n = problem.n_targets
         route = _Routing(x=start_points(problem), status=np.full(n, Status.NOT_RUN, dtype=np.int8),
                          n_iter=np.zeros(n, dtype=np.int64), method=np.full(n, "newton", dtype=object),
-                         todo=np.ones(n, dtype=bool), infeasible=np.zeros(n, dtype=bool))
-        unavailable = self._closed_form(problem, route)
+                         todo=np.ones(n, dtype=bool))
+        unavailable, reason = self._closed_form(problem, route)
         history = self._iterate(problem, route)
-        # rows the closed form proved empty, which no iterative method solved either
-        route.status[route.infeasible & route.todo] = Status.INFEASIBLE
         stats: dict[str, object] = {f"n_{m}": int(np.sum(route.method == m)) for m in _STAGES}
         stats["analytic_unavailable"] = unavailable
+        stats["reason"] = reason
         return BlockResult(x=route.x, status=route.status, n_iter=route.n_iter, method=route.method,
                            history=history, stats=stats)
 
     @staticmethod
-    def _closed_form(problem: Problem, route: _Routing) -> str | None:
-        """Take the closed-form answer on every row where it is exact; returns why there is none."""
+    def _closed_form(problem: Problem, route: _Routing) -> tuple[str | None, str | None]:
+        """Take the closed-form answer (or proof of infeasibility) on every row it settles.
+
+        Returns why there is no closed form, and why the first infeasible row has no preimage.
+        """
         from .analytic import analytic_rows, cached_inverse
 
         try:
             inv = cached_inverse(problem.model)
         except NotInvertibleError as exc:
-            return str(exc)
-        x_a, st_a, _ = analytic_rows(inv, problem.y)
-        route.infeasible[:] = st_a == Status.INFEASIBLE
+            return str(exc), None
+        x_a, st_a, reason = analytic_rows(inv, problem.y)
+        proved = st_a == Status.INFEASIBLE
+        route.x[proved] = np.nan
+        route.status[proved] = Status.INFEASIBLE
+        route.method[proved] = "analytic"
+        route.todo[proved] = False
         ok = st_a == Status.EXACT
         if problem.lower is not None and problem.upper is not None:
             ok &= np.all((x_a >= problem.lower) & (x_a <= problem.upper), axis=1)
         rows = np.flatnonzero(ok)
         if rows.size == 0:
-            return None
+            return None, reason
         r = _residuals(problem.model, x_a[rows], problem.y[rows])
         fine = r <= problem.row_tol[rows]
         good, near = rows[fine], rows[~fine]
@@ -145,7 +154,7 @@ class Auto(AbstractSolver):
         if problem.lower is not None and problem.upper is not None:
             x_near = np.clip(x_near, problem.lower, problem.upper)
         route.x[near] = x_near
-        return None
+        return None, reason
 
     def _iterate(self, problem: Problem, route: _Routing) -> NDArray[np.float64] | None:
         """``newton`` on the rows left, then ``scipy`` on what newton did not solve; returns newton's history."""
