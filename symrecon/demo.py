@@ -142,7 +142,7 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     files["dataset_png"] = _save(fig, out / "dataset.png")
     files["reconstruction_png"] = _save(
         sr.plot.reconstruction(model, res_a, data=(x_train, y_train)).figure, out / "reconstruction.png")
-    files["convergence_png"] = _save(sr.plot.convergence(res_g).figure, out / "convergence.png")
+    files["convergence_png"] = _save(sr.plot.convergence(res_g, model=model).figure, out / "convergence.png")
 
     sig_model = sr.Sequential([sr.Dense([[w]], [b], "sigmoid", name="dense")], name="sigmoid_variant")
     res_s = sr.reconstruct(sig_model, [Y0_SIGMOID], method="analytic")
