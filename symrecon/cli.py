@@ -89,7 +89,8 @@ def _build_parser() -> argparse.ArgumentParser:
                          epilog=EXIT_CODES, formatter_class=fmt)
     inv.add_argument("model", type=Path, help=".keras or .h5 file")
     inv.add_argument("--y", action="append", type=_parse_target, required=True,
-                     help="target output, comma-separated; repeat for several targets")
+                     help="target output, comma-separated; repeat for several targets; write --y=-0.5,0.2 when "
+                          "the first value is negative")
     inv.add_argument("--method", default="auto", help="auto, analytic, newton, gd, scipy, ... (default: %(default)s)")
     inv.add_argument("--tol", type=float, default=None, help="residual tolerance (default 1e-9)")
     inv.add_argument("--max-iter", type=int, default=None, help="iteration limit for iterative methods")

@@ -120,7 +120,8 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     say(f"Model {model_path.name}: y = W x + b with W = {w:.8g}, b = {b:.8g} (trained by Keras on "
         f"y = 0.4 x - 50 U(0,1), 100 points)")
     say(f"Reconstructing x0 for y0 = {Y0:g}: closed form vs the write-up's gradient descent "
-        f"(lr = {LEARNING_RATE}, from x = {X_START:g}, {N_ITER} iterations)\n")
+        f"(lr = {LEARNING_RATE}, from x = {X_START:g}, at most {N_ITER} iterations: it stops once the "
+        f"residual is within the tolerance)\n")
 
     gd = GradientDescent(learning_rate=LEARNING_RATE, optimizer="constant")
     res_a = sr.reconstruct(model, [Y0], method="analytic")
@@ -130,6 +131,9 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     say(f"\nanalytic x0 = {res_a.x[0]:.10g}  (the closed form (y0 - b) / W)")
     say(f"gd x0 = {res_g.x[0]:.10g}  (gradient descent, {res_g.n_iter} iterations; agreement "
         f"{abs(res_g.x[0] - res_a.x[0]) / abs(res_a.x[0]):.1e} relative)")
+    say(f"(The write-up's x0 ~ 312 is its own fit's answer; the data's underlying line W = 0.4, b = -25 gives "
+        f"(100 + 25) / 0.4 = 312.5.  This model was fitted to another random sample of the same distribution, "
+        f"so (y0 - b) / W = {res_a.x[0]:.7g}.)")
 
     inv = sr.analytic_inverse(model)
     files = {"linear_tex": inv.derivation.save(out / "linear_derivation.tex")}
