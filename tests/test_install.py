@@ -52,13 +52,11 @@ def test_solver_kernels_are_cached_per_user_not_in_the_package(tmp_path):
         m = sr.Sequential([sr.Dense([[0.4]], [-25.0])])
         res = sr.reconstruct(m, [100.0], method="gd", x0=[1.0], max_iter=200)
         assert res.success, res
-        print(sr._cache.kernel_cache_dir())
         print(sr.__version__)
         """,
         cwd=tmp_path, pythonpath=src, XDG_CACHE_HOME=str(cache))
-    cache_dir, version = proc.stdout.split()
+    version = proc.stdout.strip()
     assert _numba_files(pkg) == [], "numba wrote its cache into the package folder"
-    assert Path(cache_dir) == cache / "symrecon" / version
     written = _numba_files(cache)
     assert {p.suffix for p in written} == NUMBA_SUFFIXES, f"no kernel cache under {cache}: {written}"
     assert all(p.is_relative_to(cache / "symrecon" / version) for p in written)
