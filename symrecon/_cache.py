@@ -30,6 +30,7 @@ imports it first).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = ["kernel_cache_dir", "package_version", "install_locator"]
 _PACKAGE_DIR = os.path.dirname(os.path.realpath(__file__))
 
 
+@functools.lru_cache(maxsize=1)  # asked once per kernel at import; a metadata lookup costs ~2 ms
 def package_version() -> str:
     """The installed symrecon version, or ``"unknown"`` without package metadata."""
     from importlib import metadata
