@@ -1,7 +1,10 @@
 """Plots of reconstructions (matplotlib).
 
-Every function takes ``ax=None`` (a new figure is made when None), imports
-pyplot only when called, and returns the ``Axes`` it drew on.
+:func:`reconstruction` and :func:`convergence` take ``ax=None`` (a new figure
+is made when None) and return the ``Axes`` they drew on (:func:`convergence`
+adds a log-scale residual panel beside it); :func:`overview`, what
+``symrecon invert --plot`` draws, returns its two panels.  pyplot is imported
+only when a function is called.
 
 Examples
 --------
