@@ -5,6 +5,7 @@ iterative (numba gradient descent, batched Gauss-Newton, scipy) where it does
 not.  This module only re-exports the public API (listed in ``__all__``).
 """
 
+from . import _cache as _cache  # first: numba kernels cache per user, not in the package (see _cache)
 from . import activations as activations
 from . import plot as plot
 from .compare import Comparison as Comparison

@@ -110,6 +110,7 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_outputs(out)  # before any work: a planted link costs nothing and is never followed
     say = (lambda *a: print(*a, file=stream or sys.stdout))
 
     x_train, y_train = writeup_dataset()
@@ -120,7 +121,8 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     say(f"Model {model_path.name}: y = W x + b with W = {w:.8g}, b = {b:.8g} (trained by Keras on "
         f"y = 0.4 x - 50 U(0,1), 100 points)")
     say(f"Reconstructing x0 for y0 = {Y0:g}: closed form vs the write-up's gradient descent "
-        f"(lr = {LEARNING_RATE}, from x = {X_START:g}, {N_ITER} iterations)\n")
+        f"(lr = {LEARNING_RATE}, from x = {X_START:g}, at most {N_ITER} iterations: it stops once the "
+        f"residual is within the tolerance)\n")
 
     gd = GradientDescent(learning_rate=LEARNING_RATE, optimizer="constant")
     res_a = sr.reconstruct(model, [Y0], method="analytic")
@@ -130,9 +132,12 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     say(f"\nanalytic x0 = {res_a.x[0]:.10g}  (the closed form (y0 - b) / W)")
     say(f"gd x0 = {res_g.x[0]:.10g}  (gradient descent, {res_g.n_iter} iterations; agreement "
         f"{abs(res_g.x[0] - res_a.x[0]) / abs(res_a.x[0]):.1e} relative)")
+    say(f"(The write-up's x0 ~ 312 is its own fit's answer; the data's underlying line W = 0.4, b = -25 gives "
+        f"(100 + 25) / 0.4 = 312.5.  This model was fitted to another random sample of the same distribution, "
+        f"so (y0 - b) / W = {res_a.x[0]:.7g}.)")
 
     inv = sr.analytic_inverse(model)
-    files = {"linear_tex": inv.derivation.save(out / "linear_derivation.tex")}
+    files = {"linear_tex": _save_tex(inv.derivation, out / "linear_derivation.tex")}
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.scatter(x_train[:, 0], y_train[:, 0], s=12)
@@ -142,12 +147,12 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     files["dataset_png"] = _save(fig, out / "dataset.png")
     files["reconstruction_png"] = _save(
         sr.plot.reconstruction(model, res_a, data=(x_train, y_train)).figure, out / "reconstruction.png")
-    files["convergence_png"] = _save(sr.plot.convergence(res_g).figure, out / "convergence.png")
+    files["convergence_png"] = _save(sr.plot.convergence(res_g, model=model).figure, out / "convergence.png")
 
     sig_model = sr.Sequential([sr.Dense([[w]], [b], "sigmoid", name="dense")], name="sigmoid_variant")
     res_s = sr.reconstruct(sig_model, [Y0_SIGMOID], method="analytic")
     sig_inv = sr.analytic_inverse(sig_model)
-    files["sigmoid_tex"] = sig_inv.derivation.save(out / "sigmoid_derivation.tex")
+    files["sigmoid_tex"] = _save_tex(sig_inv.derivation, out / "sigmoid_derivation.tex")
     say(f"\nSigmoid variant y = sigmoid(W x + b): x0 = {res_s.x[0]:.10g} for y0 = {Y0_SIGMOID:g}; derivation:")
     say(str(sig_inv.derivation))
     plt.close("all")
@@ -159,7 +164,47 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
                       files={k: Path(v) for k, v in files.items()})
 
 
+#: The files the demo writes into its output folder (``--train`` adds the Keras model).
+OUTPUT_NAMES = ("linear_derivation.tex", "sigmoid_derivation.tex", "dataset.png", "reconstruction.png",
+                "convergence.png")
+
+
+def _check_outputs(out: Path) -> None:
+    """Refuse links and non-files among the demo's output names (its own old files are replaced).
+
+    Raises
+    ------
+    symrecon.cli.OutputPathError
+    """
+    import os
+    import stat
+
+    from .cli import OutputPathError
+
+    for name in OUTPUT_NAMES:
+        try:
+            mode = os.lstat(out / name).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(mode):
+            raise OutputPathError(f"{out / name}: is a symbolic link; the demo never writes through links "
+                                  "(remove it or choose another --out folder)")
+        if not stat.S_ISREG(mode):
+            raise OutputPathError(f"{out / name}: exists and is not a regular file")
+
+
 def _save(fig, path: Path) -> Path:
+    import io
+
+    from .cli import _write_new
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    return _write_new(path, buf.getvalue(), force=True)
+
+
+def _save_tex(derivation, path: Path) -> Path:
+    from .cli import _write_new
+
+    return _write_new(path, derivation.to_latex(standalone=True).encode("utf-8"), force=True)

@@ -1,7 +1,10 @@
 """Plots of reconstructions (matplotlib).
 
-Every function takes ``ax=None`` (a new figure is made when None), imports
-pyplot only when called, and returns the ``Axes`` it drew on.
+:func:`reconstruction` and :func:`convergence` take ``ax=None`` (a new figure
+is made when None) and return the ``Axes`` they drew on (:func:`convergence`
+adds a log-scale residual panel beside it); :func:`overview`, what
+``symrecon invert --plot`` draws, returns its two panels.  pyplot is imported
+only when a function is called.
 
 Examples
 --------
@@ -19,34 +22,63 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["convergence", "reconstruction"]
+__all__ = ["convergence", "reconstruction", "overview"]
+
+#: Residuals of exactly 0 are drawn at this height on log axes (and said so in the legend).
+LOG_FLOOR = 1e-17
 
 
 def _axes(ax):
     if ax is not None:
         return ax
+    return _pyplot().subplots(figsize=(6.4, 4.2))[1]
+
+
+def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - matplotlib is a dependency
         raise ImportError("symrecon.plot needs matplotlib: pip install matplotlib") from exc
-    _, ax = plt.subplots(figsize=(6.4, 4.2))
-    return ax
+    return plt
 
 
-def convergence(res, ax=None, *, components=None):
-    """Plot ``x`` against iteration from a single-target result's ``history``.
+def _beside(ax):
+    """A new Axes to the right of ``ax``, taking half of its space (the caller's layout is kept)."""
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    return make_axes_locatable(ax).append_axes("right", size="100%", pad=0.8)
+
+
+def _log_values(values):
+    """Values for a log axis: zeros raised to :data:`LOG_FLOOR`; also whether any were."""
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    return np.where(v > 0, v, LOG_FLOOR), bool(np.any(v == 0))
+
+
+def convergence(res, ax=None, *, model=None, components=None, residual_ax=None):
+    """Plot ``x`` per iteration and, beside it on a log axis, the residual per iteration.
 
     Parameters
     ----------
     res : Reconstruction
         A single-target result of an iterative method (``res.history`` set).
     ax : matplotlib Axes, optional
+        Where ``x`` is drawn.  With ``ax=None`` a new figure holds both panels.
+    model : Sequential, optional
+        The model ``res`` came from: the right panel then shows the residual
+        ``max_i |model(x_k)_i - y0_i|`` per iteration with the tolerance.
+        Without it the right panel shows ``max_j |x_k,j - x_j|``, the distance
+        to the final answer (a result does not carry its model).
     components : sequence of int, optional
         Which input components to draw (default: up to the first 8).
+    residual_ax : matplotlib Axes, optional
+        Where the log-scale panel goes; default: a new Axes to the right of ``ax``.
 
     Returns
     -------
     matplotlib.axes.Axes
+        The ``x`` panel.  The log-scale panel is the Axes after it in
+        ``ax.figure.axes`` (or ``residual_ax`` when given).
 
     Raises
     ------
@@ -62,17 +94,38 @@ def convergence(res, ax=None, *, components=None):
     if hist.ndim == 1:
         hist = hist[:, None]
     comps = list(range(min(hist.shape[1], 8))) if components is None else list(components)
+    if ax is None and residual_ax is None:
+        _, (ax, residual_ax) = _pyplot().subplots(1, 2, figsize=(10.5, 4.2))
     ax = _axes(ax)
+    residual_ax = residual_ax if residual_ax is not None else _beside(ax)
     it = np.arange(hist.shape[0])
+    final = np.ravel(res.x)
     for c in comps:
-        label = "x" if hist.shape[1] == 1 else f"x[{c}]"
-        ax.plot(it, hist[:, c], marker="o", markersize=2.5, linewidth=1.0, label=label)
-        ax.axhline(float(np.ravel(res.x)[c]), color="0.6", linestyle=":", linewidth=1.0)
+        name = "x" if hist.shape[1] == 1 else f"x[{c}]"
+        (line,) = ax.plot(it, hist[:, c], marker="o", markersize=2.5, linewidth=1.0, label=name)
+        ax.axhline(float(final[c]), color=line.get_color(), linestyle=":", linewidth=1.0,
+                   label=f"final {name} = {final[c]:.8g}")
     ax.set_xlabel("iteration")
     ax.set_ylabel("x")
-    ax.set_title(f"Input reconstruction by {res.method}: x per iteration")
-    if len(comps) > 1:
-        ax.legend(fontsize="small")
+    ax.set_title(f"{res.method}: x per iteration")
+    ax.legend(fontsize="small")
+
+    if model is not None:
+        with np.errstate(all="ignore"):
+            err = np.max(np.abs(model(hist) - np.ravel(res.y_target)[None, :]), axis=1)
+        what = "residual max|model(x) - y0|"
+        residual_ax.axhline(res.tol, color="0.4", linestyle="--", linewidth=1.0, label=f"tolerance {res.tol:.0e}")
+    else:
+        err = np.max(np.abs(hist - final[None, :]), axis=1)
+        what = "distance to the final x, max|x - x_final|"
+    values, floored = _log_values(err)
+    residual_ax.plot(it, values, color="tab:red", marker="o", markersize=2.5, linewidth=1.0,
+                     label=what + (f" (0 drawn at {LOG_FLOOR:.0e})" if floored else ""))
+    residual_ax.set_yscale("log")
+    residual_ax.set_xlabel("iteration")
+    residual_ax.set_ylabel("residual" if model is not None else "distance to final x")
+    residual_ax.set_title(f"after {res.n_iter} iterations: residual {res.residual:.2e}")
+    residual_ax.legend(fontsize="small")
     return ax
 
 
@@ -108,11 +161,14 @@ def reconstruction(model, res, data=None, ax=None):
             ax.scatter(xd, yd, s=12, color="tab:blue", alpha=0.7, label="training data")
             xs += [xd.min(), xd.max()]
         lo, hi = min(xs), max(xs)
-        pad = 0.05 * (hi - lo) if hi > lo else 1.0
+        # Without data, show the curve well around the answer (a +-1 window looked like a dot on a line).
+        pad = 0.05 * (hi - lo) if hi > lo else max(0.5 * abs(x0[0]), 1.0)
         grid = np.linspace(lo - pad, hi + pad, 400)
         ax.plot(grid, model(grid[:, None])[:, 0], color="tab:red", linewidth=1.5, label="model")
         ax.scatter([x0[0]], [y0[0]], s=70, color="tab:orange", edgecolor="black", zorder=5,
                    label=f"reconstructed x0 = {x0[0]:.6g} for y0 = {y0[0]:.6g}")
+        ax.axvline(x0[0], color="0.6", linestyle=":", linewidth=1.0)
+        ax.axhline(y0[0], color="0.6", linestyle=":", linewidth=1.0)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
         ax.set_title("Input reconstruction")
@@ -125,3 +181,123 @@ def reconstruction(model, res, data=None, ax=None):
         ax.set_title(f"Reconstruction by {res.method}: residual {res.residual:.2e}")
     ax.legend(fontsize="small")
     return ax
+
+
+def overview(model, res, *, fig=None):
+    """Everything a reconstruction knows, single target or batch: two labelled panels.
+
+    Left: for a one-input model, the model's output curve(s) around the
+    reconstructed inputs with each ``(x0, y0)`` marked; for several inputs,
+    the components of ``x0`` (bars for one target, parallel coordinates for a
+    batch, failed targets dashed).  Right: each target's residual on a log
+    axis, with the tolerance.
+
+    Parameters
+    ----------
+    model : Sequential
+        The model ``res`` came from.
+    res : Reconstruction
+        Single or batch.
+    fig : matplotlib Figure, optional
+        Drawn into (two subplots are added); default a new figure.
+
+    Returns
+    -------
+    list of matplotlib.axes.Axes
+        ``[inputs panel, residual panel]``.
+    """
+    if fig is None:
+        fig = _pyplot().figure(figsize=(11.0, 4.4))
+    ax_x, ax_r = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    x = np.atleast_2d(np.asarray(res.x, dtype=np.float64))
+    y = np.atleast_2d(np.asarray(res.y_target, dtype=np.float64))
+    ok = np.atleast_1d(res.success)
+    if model.n_in == 1:
+        _curve_panel(ax_x, model, x[:, 0], y, ok)
+    elif x.shape[0] == 1:
+        _bar_panel(ax_x, x[0])
+    else:
+        _parallel_panel(ax_x, x, ok)
+    _residual_panel(ax_r, np.atleast_1d(res.residual), res.tol, ok)
+    n = x.shape[0]
+    fig.suptitle(f"symrecon: {n} target{'s' if n > 1 else ''}, {int(ok.sum())} within tolerance "
+                 f"(method {', '.join(sorted({str(m) for m in np.atleast_1d(res.method)}))})", fontsize="medium")
+    return [ax_x, ax_r]
+
+
+#: At most this many targets are drawn one by one (curves/points/lines); the title says so.
+MAX_DRAWN = 200
+
+
+def _curve_panel(ax, model, x0, y, ok):
+    lo, hi = float(np.min(x0)), float(np.max(x0))
+    pad = max(0.25 * (hi - lo), 0.5 * max(abs(lo), abs(hi)), 1.0)
+    grid = np.linspace(lo - pad, hi + pad, 400)
+    out = model(grid[:, None])
+    units = range(min(model.n_out, 4))
+    for u in units:
+        (line,) = ax.plot(grid, out[:, u], linewidth=1.5, label="model" if model.n_out == 1 else f"model, y[{u}]")
+        shown = slice(0, MAX_DRAWN)
+        ax.scatter(x0[shown], y[shown, u], s=45, color=line.get_color(), edgecolor="black", zorder=5,
+                   label="reconstructed (x0, y0)" if u == 0 else None)
+    if x0.size == 1:
+        ax.axvline(x0[0], color="0.6", linestyle=":", linewidth=1.0, label=f"x0 = {x0[0]:.8g}")
+        ax.axhline(y[0, 0], color="0.6", linestyle="--", linewidth=1.0, label=f"y0 = {y[0, 0]:.8g}")
+    if np.any(~ok):
+        ax.scatter(x0[~ok][:MAX_DRAWN], y[~ok, 0][:MAX_DRAWN], s=90, marker="x", color="red", zorder=6,
+                   label="not within tolerance")
+    ax.set_xlabel("input x")
+    ax.set_ylabel("output y")
+    ax.set_title("model output around the reconstructed input" + ("s" if x0.size > 1 else ""))
+    ax.legend(fontsize="small")
+
+
+def _bar_panel(ax, x0):
+    idx = np.arange(x0.size)
+    bars = ax.bar(idx, x0, color="tab:blue", label="reconstructed x0")
+    if x0.size <= 16:
+        ax.bar_label(bars, labels=[f"{v:.4g}" for v in x0], fontsize="x-small")
+        ax.set_xticks(idx, [f"x[{j}]" for j in idx])
+    ax.axhline(0.0, color="0.3", linewidth=0.8)
+    ax.set_xlabel("input component")
+    ax.set_ylabel("value")
+    ax.set_title("reconstructed input x0")
+    ax.legend(fontsize="small")
+
+
+def _parallel_panel(ax, x, ok):
+    idx = np.arange(x.shape[1])
+    drawn = min(x.shape[0], MAX_DRAWN)
+    for i in range(drawn):
+        label = f"target {i}" if drawn <= 10 else None
+        ax.plot(idx, x[i], marker="o", markersize=3, linewidth=1.0, alpha=0.8 if drawn <= 10 else 0.3,
+                linestyle="-" if ok[i] else "--", color=None if drawn <= 10 else ("tab:blue" if ok[i] else "red"),
+                label=label)
+    if x.shape[1] <= 16:
+        ax.set_xticks(idx, [f"x[{j}]" for j in idx])
+    ax.set_xlabel("input component")
+    ax.set_ylabel("value")
+    more = f" (first {drawn} of {x.shape[0]})" if drawn < x.shape[0] else ""
+    ax.set_title(f"reconstructed inputs, one line per target{more}; dashed: not within tolerance")
+    if drawn <= 10:
+        ax.legend(fontsize="x-small")
+
+
+def _residual_panel(ax, residual, tol, ok):
+    values, floored = _log_values(residual)
+    idx = np.arange(values.size)
+    label = "residual max|model(x0) - y0|" + (f" (0 drawn at {LOG_FLOOR:.0e})" if floored else "")
+    colors = np.where(ok, "tab:green", "red")
+    if values.size <= 50:
+        ax.bar(idx, values, color=colors, label=label)
+        if values.size <= 20:
+            ax.set_xticks(idx)
+    else:
+        ax.scatter(idx, values, s=6, c=colors, label=label)
+    ax.axhline(tol, color="0.3", linestyle="--", linewidth=1.0, label=f"tolerance {tol:.0e}")
+    ax.set_yscale("log")
+    ax.set_ylim(top=10.0 * max(tol, float(np.max(values))))  # the tolerance line inside, room for the legend
+    ax.set_xlabel("target")
+    ax.set_ylabel("residual")
+    ax.set_title("residual per target")
+    ax.legend(fontsize="small")

@@ -96,3 +96,25 @@ def test_readme_symrecon_command(line, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     written = _check_outputs(tmp_path)
     assert written
+
+
+def test_readme_quotes_what_the_demo_prints(tmp_path):
+    # Issue 9, item 15: the README said "x0 ≈ 312" and "200 iterations" while the demo printed
+    # x0 = 314.2257995 after 189; the README must say what the demo prints and why it differs.
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from symrecon.demo import run_demo
+
+    buf = io.StringIO()
+    result = run_demo(tmp_path / "demo", stream=buf)
+    text = buf.getvalue()
+    analytic = re.search(r"^analytic x0 = (\S+)", text, flags=re.M).group(1)
+    gd_x, gd_n = re.search(r"^gd x0 = (\S+)\s+\(gradient descent, (\d+) iterations;", text, flags=re.M).groups()
+    assert f"analytic x0 = {analytic}" in README
+    assert f"gd x0 = {gd_x} (gradient descent, {gd_n} iterations;" in README, "README misquotes the demo's gd line"
+    assert f"{result.gradient_descent.n_iter} iterations, not 200" in README
+    assert f"W = {result.kernel:.8g}" in README and f"b = {result.bias:.7g}" in README
+    assert "x0 ≈ 312)" not in README  # the old claim, as if the demo printed it

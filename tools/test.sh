@@ -17,6 +17,19 @@ fi
 python3 -m pip install -q torch==2.13.0
 python3 -m pip install -q -e ".[test,keras]"
 
+# The editable install must be what `import symrecon` finds outside the checkout.  An
+# older symrecon (before the per-user kernel cache) left numba's *.nbi/*.nbc files in
+# site-packages/symrecon/__pycache__ when it was replaced; that folder then shadows this
+# checkout as an empty namespace package.  Say so instead of failing obscurely later.
+found=$(cd / && python3 -c "import os, symrecon; f = getattr(symrecon, '__file__', None); \
+print(os.path.realpath(f) if f else 'an empty namespace package at ' + ', '.join(symrecon.__path__))")
+expected=$(python3 -c "import os; print(os.path.realpath('symrecon/__init__.py'))")
+if [ "$found" != "$expected" ]; then
+    echo "tools/test.sh: 'import symrecon' outside the checkout finds $found, not $expected;" \
+         "remove that leftover folder (an earlier install's numba cache) and run again" >&2
+    exit 1
+fi
+
 export KERAS_BACKEND=torch
 set +e
 python3 -m pytest "$@"
