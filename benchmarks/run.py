@@ -238,14 +238,24 @@ def table(rows: list[Row]) -> list[str]:
 # ---------------------------------------------------------------------------
 # symrecon (public API only)
 
+def _rec(model, y, **kw):
+    """``sr.reconstruct`` without a progress bar (older checkouts have no ``progress`` option)."""
+    try:
+        return sr.reconstruct(model, y, progress=False, **kw)
+    except TypeError as err:
+        if "progress" not in str(err):
+            raise
+        return sr.reconstruct(model, y, **kw)
+
+
 def symrecon_rows(problem: str, model, layers, y, repeats: int, method: str = "newton",
                   label: str = "symrecon newton") -> Row:
     n = y.shape[0]
     out = {}
     for tol in (THRESH, TIGHT):
         # warm-up on a batch big enough to take every code path, then the timed runs
-        sr.reconstruct(model, y[:5000], method=method, tol=tol, progress=False)
-        timing, res = timed_runs(lambda: sr.reconstruct(model, y, method=method, tol=tol, progress=False),
+        _rec(model, y[:5000], method=method, tol=tol)
+        timing, res = timed_runs(lambda: _rec(model, y, method=method, tol=tol),
                                  repeats, warmup=False)
         r = residuals(layers, res.x, y)
         out[tol] = (timing, r, res)
@@ -609,7 +619,7 @@ def analytic_throughput(repeats: int, n: int = 1_000_000):
     model, _, _ = make_problem("tanh", 10)
     layers, _ = make_layers("tanh")
     y = np_forward(layers, np.random.default_rng(11).normal(size=(n, 16)))
-    t_rec, res = timed_runs(lambda: sr.reconstruct(model, y, method="analytic", progress=False), repeats)
+    t_rec, res = timed_runs(lambda: _rec(model, y, method="analytic"), repeats)
     ok = bool(np.all(res.success))
     inv = sr.analytic_inverse(model)
     t_inv, x = timed_runs(lambda: inv(y), repeats)
