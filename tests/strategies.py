@@ -18,7 +18,7 @@ check the verdict (infeasible / not invertible / not converged / success with a
 small residual) where solvers are most likely to get it wrong:
 
 * :func:`saturating_cases` — a tanh/sigmoid network and an input whose
-  first-layer pre-activation reaches a drawn level in ``[4, 40]`` (beyond
+  first-layer pre-activation reaches a drawn level in ``[4, 40]`` (+-0.3; beyond
   ~19 for tanh and ~37 for sigmoid the output rounds to the image's bound);
 * :func:`ill_conditioned_kernels` / :func:`ill_conditioned_networks` — square
   kernels with condition numbers ``1e4 .. 1e12``;
@@ -203,7 +203,8 @@ def rank_deficient_networks(draw, max_width: int = 5):
 @st.composite
 def saturating_cases(draw, max_width: int = 4):
     """``(model, x, level)``: a square tanh/sigmoid network and an input whose largest first-layer
-    pre-activation is ``level`` in ``[4, 40]`` (so the network is driven into saturation)."""
+    pre-activation ``level`` is at least 3.7 (drawn in ``[4, 40]``, give or take the bias), so the
+    network is driven into saturation."""
     n = draw(st.integers(1, max_width))
     depth = draw(st.integers(1, 2))
     acts = [activations.get(draw(st.sampled_from(("tanh", "sigmoid")))) for _ in range(depth)]
@@ -214,9 +215,9 @@ def saturating_cases(draw, max_width: int = 4):
         direction, z0 = np.ones(n), np.ones(n) @ model.layers[0].kernel
     level = draw(st.floats(4.0, 40.0))
     b = model.layers[0].bias
-    # scale the direction so that max |x W + b| = level (b is small: |b| <= 0.3 + centring)
-    t = (level - np.max(np.abs(b))) / np.max(np.abs(z0))
-    x = t * direction
+    # scale the direction so that max |x W| = level; the first bias is the jitter (|b| <= 0.3, the layer before
+    # is the input, centred at 0), so max |x W + b| >= level - 0.3 >= 3.7
+    x = (level / np.max(np.abs(z0))) * direction
     return model, x, float(np.max(np.abs(x @ model.layers[0].kernel + b)))
 
 
