@@ -13,6 +13,21 @@ Draw inputs with :func:`inputs_for` (``|x| <= 1/sqrt(n_in)`` by default) and
 the pre-activations stay in about ``[-1.5, 1.5]``: round trips are then
 accurate to ~1e-12 relative.
 
+The *hard* strategies leave that comfort zone on purpose, so that property tests
+check the verdict (infeasible / not invertible / not converged / success with a
+small residual) where solvers are most likely to get it wrong:
+
+* :func:`saturating_cases` — a tanh/sigmoid network and an input whose
+  first-layer pre-activation reaches a drawn level in ``[4, 40]`` (+-0.3; beyond
+  ~19 for tanh and ~37 for sigmoid the output rounds to the image's bound);
+* :func:`ill_conditioned_kernels` / :func:`ill_conditioned_networks` — square
+  kernels with condition numbers ``1e4 .. 1e12``;
+* :func:`rank_deficient_networks` — a square kernel with an exactly repeated
+  column (no closed form; the target stays reachable);
+* :func:`unreachable_cases` — ``tanh`` hidden units summed by a linear layer and
+  a target beyond what they can sum to (inside the output layer's image, out
+  of the network's reach).
+
 Examples
 --------
 >>> from hypothesis import given
@@ -32,7 +47,12 @@ from symrecon import activations
 __all__ = [
     "INVERTIBLE_NAMES",
     "NON_INVERTIBLE_NAMES",
+    "ill_conditioned_kernels",
+    "ill_conditioned_networks",
     "inputs_for",
+    "rank_deficient_networks",
+    "saturating_cases",
+    "unreachable_cases",
     "invertible_activations",
     "invertible_networks",
     "well_conditioned_kernels",
@@ -138,3 +158,80 @@ def inputs_for(draw, model: sr.Sequential, n_rows: int | None = None, scale: flo
     values = draw(st.lists(st.floats(-scale, scale, allow_nan=False), min_size=shape, max_size=shape))
     x = np.asarray(values, dtype=np.float64)
     return x if n_rows is None else x.reshape(n_rows, model.n_in)
+
+
+# --------------------------------------------------------------------------------------------------
+# hard cases: saturation, ill-conditioning, rank deficiency, unreachable targets
+
+@st.composite
+def ill_conditioned_kernels(draw, n: int, min_log10_cond: float = 4.0, max_log10_cond: float = 12.0) -> np.ndarray:
+    """A square ``n x n`` kernel (``n >= 2``) with singular values ``1 .. 10**-c``, ``c`` drawn."""
+    c = draw(st.floats(min_log10_cond, max_log10_cond))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    s = np.logspace(0.0, -c, n)
+    return (_orthonormal(rng, n) * s) @ _orthonormal(rng, n).T
+
+
+@st.composite
+def ill_conditioned_networks(draw, max_depth: int = 2, max_width: int = 6,
+                             activation_names: tuple[str, ...] = ("linear", "tanh", "sigmoid", "softplus")):
+    """Square invertible layers, the first one ill-conditioned (``cond`` in ``1e4 .. 1e12``), centred biases."""
+    depth = draw(st.integers(1, max_depth))
+    n = draw(st.integers(2, max_width))
+    layers, a0 = [], np.zeros(n)
+    for i in range(depth):
+        act = activations.get(draw(st.sampled_from(activation_names)))
+        kernel = draw(ill_conditioned_kernels(n)) if i == 0 else draw(well_conditioned_kernels(n, n))
+        layer = sr.Dense(kernel, _centred_bias(draw, a0, kernel, 0.1), act, name=f"dense_{i}")
+        a0 = layer.forward(a0)
+        layers.append(layer)
+    return sr.Sequential(layers)
+
+
+@st.composite
+def rank_deficient_networks(draw, max_width: int = 5):
+    """One square tanh layer whose kernel repeats a column exactly (rank ``n - 1``), then a linear one."""
+    n = draw(st.integers(2, max_width))
+    kernel = draw(well_conditioned_kernels(n, n)).copy()
+    i, j = draw(st.lists(st.integers(0, n - 1), min_size=2, max_size=2, unique=True))
+    kernel[:, j] = kernel[:, i]
+    bias = np.asarray(draw(st.lists(st.floats(-0.3, 0.3), min_size=n, max_size=n)))
+    return sr.Sequential([sr.Dense(kernel, bias, "tanh", name="dense_0"),
+                          sr.Dense(draw(well_conditioned_kernels(n, n)), np.zeros(n), "linear", name="dense_1")])
+
+
+@st.composite
+def saturating_cases(draw, max_width: int = 4):
+    """``(model, x, level)``: a square tanh/sigmoid network and an input whose largest first-layer
+    pre-activation ``level`` is at least 3.7 (drawn in ``[4, 40]``, give or take the bias), so the
+    network is driven into saturation."""
+    n = draw(st.integers(1, max_width))
+    depth = draw(st.integers(1, 2))
+    acts = [activations.get(draw(st.sampled_from(("tanh", "sigmoid")))) for _ in range(depth)]
+    model = _build(draw, [n] * (depth + 1), acts, 0.3, 0.5, 1.0)
+    direction = np.asarray(draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n)))
+    z0 = direction @ model.layers[0].kernel
+    if np.max(np.abs(z0)) <= 1e-3:  # a direction the kernel (nearly) ignores: use the ones vector
+        direction, z0 = np.ones(n), np.ones(n) @ model.layers[0].kernel
+    level = draw(st.floats(4.0, 40.0))
+    b = model.layers[0].bias
+    # scale the direction so that max |x W| = level; the first bias is the jitter (|b| <= 0.3, the layer before
+    # is the input, centred at 0), so max |x W + b| >= level - 0.3 >= 3.7
+    x = (level / np.max(np.abs(z0))) * direction
+    return model, x, float(np.max(np.abs(x @ model.layers[0].kernel + b)))
+
+
+@st.composite
+def unreachable_cases(draw, max_hidden: int = 4):
+    """``(model, y, sup)``: ``y = sum_j w_j tanh(x a_j + c_j) + b`` with ``w > 0``; the target ``y`` lies
+    beyond ``sup = sum(w) + b`` (no input reaches it, though the linear output layer could output it)."""
+    h = draw(st.integers(1, max_hidden))
+    a = np.asarray(draw(st.lists(st.floats(0.2, 2.0), min_size=h, max_size=h)))
+    c = np.asarray(draw(st.lists(st.floats(-1.0, 1.0), min_size=h, max_size=h)))
+    w = np.asarray(draw(st.lists(st.floats(0.2, 2.0), min_size=h, max_size=h)))
+    b = draw(st.floats(-1.0, 1.0))
+    sup = float(np.sum(w) + b)
+    y = sup + draw(st.floats(0.05, 10.0))
+    model = sr.Sequential([sr.Dense(a[None, :], c, "tanh", name="hidden"),
+                           sr.Dense(w[:, None], [b], "linear", name="out")])
+    return model, np.array([y]), sup

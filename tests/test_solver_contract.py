@@ -110,13 +110,25 @@ class RefusesStartingPoint:
             sr.reconstruct(problem.model, problem.y, method=self.solver, x0=np.zeros(problem.model.n_in))
 
 
+#: which solvers record ``history`` (x per iteration) for a single target: declared here, checked both ways.
+#: ``auto`` records it exactly when the concrete method it used does.  A new iterative solver must be added.
+RECORDS_HISTORY = {"gd": True, "newton": True, "scipy": False, "lbfgs": False}
+
+
 class IterativeContract:
     def test_history_for_one_target(self):
         problem = by_kind("invertible")[1]
         res = sr.reconstruct(problem.model, problem.y[0], method=self.solver, tol=_tol(self.solver))
-        if res.history is not None:
+        used = res.method if self.solver == "auto" else self.solver
+        assert used in RECORDS_HISTORY or used == "analytic", f"declare whether {used!r} records history"
+        if RECORDS_HISTORY.get(used, False):
+            assert res.history is not None, f"{used} declares a history but returned none"
             assert res.history.shape == (res.n_iter + 1, problem.model.n_in)
             np.testing.assert_array_equal(res.history[-1], res.x)
+            np.testing.assert_allclose(problem.model(res.history[-1]), problem.y[0], atol=_tol(self.solver))
+            assert np.all(np.isfinite(res.history))
+        else:
+            assert res.history is None, f"{used} declares no history but returned one: update RECORDS_HISTORY"
 
     def test_iteration_limit_is_reported(self):
         problem = next(p for p in by_kind("wide") if p.bounds is None)  # no closed form: auto iterates too
@@ -133,6 +145,20 @@ def _contracts(cls) -> tuple[type, ...]:
 
 for _name, _cls in sorted(SOLVERS.items()):
     globals()[f"TestContract_{_name}"] = type(f"TestContract_{_name}", _contracts(_cls), {"solver": _name})
+
+
+def test_auto_history_when_it_iterates():
+    problem = next(p for p in by_kind("wide") if p.bounds is None)  # no closed form: auto iterates
+    res = sr.reconstruct(problem.model, problem.y[0], method="auto", tol=1e-9)
+    assert res.method in RECORDS_HISTORY
+    assert (res.history is not None) == RECORDS_HISTORY[res.method]
+    if res.history is not None:
+        assert res.history.shape == (res.n_iter + 1, problem.model.n_in)
+        np.testing.assert_array_equal(res.history[-1], res.x)
+
+
+def test_every_iterative_solver_declares_its_history():
+    assert {n for n, c in SOLVERS.items() if not c.exact and n != "auto"} == set(RECORDS_HISTORY)
 
 
 def test_every_solver_has_a_contract_class():
