@@ -110,8 +110,6 @@ def test_invert_batch_and_method(capsys):
     assert _summary_field(out, "message") == "2 of 2 targets within tolerance 1e-09."
 
 
-@pytest.mark.xfail(strict=True, reason="issue (to file): `symrecon invert` with several --y prints a summary "
-                                       "but none of the reconstructed inputs")
 def test_invert_batch_prints_each_reconstruction(capsys):
     model = sr.load_keras(shipped_model_path())
     code = cli.main(["invert", str(shipped_model_path()), "--y", "100", "--y", "50", "--method", "newton"])

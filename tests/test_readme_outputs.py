@@ -43,9 +43,7 @@ def commented_prints(block: str) -> list[tuple[int, str]]:
 CASES = [(b, line, want) for b, block in enumerate(PY_BLOCKS) for line, want in commented_prints(block)]
 
 #: README comments that are known not to state the output (an xfail each; see the report of issue 14)
-KNOWN_MISMATCH = {"y = 1/(1+e^-z) -> e^-z = 1/y - 1 -> ...":
-                  "README (Use): the comment on print(inv.derivation) paraphrases the derivation; "
-                  "it should quote its first line, e.g. '# Reconstructing the input from the output ...'"}
+KNOWN_MISMATCH: dict[str, str] = {}
 
 
 def run_block(index: int) -> dict[int, str]:
