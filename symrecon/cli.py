@@ -24,10 +24,14 @@ import os
 import stat
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import SymreconError
+
+if TYPE_CHECKING:
+    from .symbolic import AnalyticInverse
 
 __all__ = ["main", "OutputPathError"]
 
@@ -316,7 +320,7 @@ def _invert(args, out) -> int:
         print(_single_block(res), file=out)
 
     writers = {"--out": lambda p: _csv_bytes(res) if p.suffix.lower() == ".csv" else _npy_bytes(res),
-               "--latex": lambda p: inverse.derivation.to_latex(standalone=True).encode("utf-8"),
+               "--latex": lambda p: _derivation_bytes(inverse),
                "--plot": lambda p: _plot_bytes(model, res, p.suffix)}
     labels = {"--out": "inputs", "--latex": "derivation", "--plot": "plot"}
     for option, path in outputs.items():
@@ -351,3 +355,9 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def _derivation_bytes(inverse: "AnalyticInverse | None") -> bytes:
+    """The standalone LaTeX derivation (``--latex`` made sure a closed form exists before solving)."""
+    assert inverse is not None
+    return inverse.derivation.to_latex(standalone=True).encode("utf-8")

@@ -117,6 +117,7 @@ def run_demo(out_dir: str | Path = "symrecon-demo", *, train: bool = False, stre
     model_path = train_writeup_model(out / "writeup_linear.keras") if train else shipped_model_path()
     model = sr.load_keras(model_path)
     dense = model.layers[0]
+    assert isinstance(dense, sr.Dense)  # the shipped write-up model is one Dense unit
     w, b = float(dense.kernel[0, 0]), float(dense.bias[0])
     say(f"Model {model_path.name}: y = W x + b with W = {w:.8g}, b = {b:.8g} (trained by Keras on "
         f"y = 0.4 x - 50 U(0,1), 100 points)")

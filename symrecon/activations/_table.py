@@ -9,7 +9,7 @@ image, inverse, LaTeX, Keras names, kernel code), one entry in
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
@@ -76,7 +76,7 @@ def leaky_relu(negative_slope: float = 0.2) -> Activation:
     fn = F.f64(lambda z: np.where(z >= 0, z, a * z))
     dfn = F.f64(lambda z: np.where(z >= 0, 1.0, a))
     # Keras's "leaky_relu" activation string means slope 0.2 (its layer default is 0.3).
-    common = {"latex": r"\operatorname{LeakyReLU}", "param_name": "negative_slope",
+    common: dict[str, Any] = {"latex": r"\operatorname{LeakyReLU}", "param_name": "negative_slope",
               "keras_names": ("leaky_relu",) if a == 0.2 else ()}
     if a > 0:
         inv = sp.Piecewise((Y, Y >= 0), (Y / sp.Float(a), True))

@@ -34,7 +34,7 @@ from sympy.core.relational import Relational
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from ..errors import InvalidValueError, UnsupportedLayerError
-from ..graph import Node
+from ..graph import Affine, Elementwise, Node
 from ..models import Dense, Sequential
 from .latex import activation_latex, latex, named_matrix, named_symbol
 
@@ -117,6 +117,10 @@ class LayerGraph:
         self.number = number
         self.layer = layer
         self.z_node, self.a_node = nodes if nodes is not None else layer.graph.nodes[1:3]
+        affine, elementwise = self.z_node.op, self.a_node.op
+        # a dense layer's nodes are always its affine map and its activation
+        assert isinstance(affine, Affine) and isinstance(elementwise, Elementwise)
+        self.affine, self.elementwise = affine, elementwise
         self.numeric = numeric
         self.inputs = inputs
         self.outputs = outputs
@@ -141,11 +145,11 @@ class LayerGraph:
     @cached_property
     def z(self):
         # Numbers substituted, or the compact matrix-symbol form x W + b.
-        return self.z_node.op.sympy([self.inputs], symbols=None if self.numeric else (self.W, self.b))
+        return self.affine.sympy([self.inputs], symbols=None if self.numeric else (self.W, self.b))
 
     @cached_property
     def a(self):
-        return self.a_node.op.sympy([self.z])
+        return self.elementwise.sympy([self.z])
 
     def equations(self, n_layers: int | None = None) -> tuple[sp.Eq, sp.Eq]:
         """``(z^{(l)} = a^{(l-1)} W^{(l)} + b^{(l)}, a^{(l)} = f(z^{(l)}))``.
@@ -157,9 +161,9 @@ class LayerGraph:
         l, n_in, n_out = self.number, self.layer.n_in, self.layer.n_out
         inputs = _row_symbol("a", l - 1, n_in)
         outputs = _row_symbol("y" if l == n_layers else "a", l, n_out)
-        z_rhs = self.z if (self.numeric and self.is_explicit) else self.z_node.op.sympy([inputs], symbols=(self.W, self.b))
+        z_rhs = self.z if (self.numeric and self.is_explicit) else self.affine.sympy([inputs], symbols=(self.W, self.b))
         return (sp.Eq(self.z_symbol, z_rhs, evaluate=False),
-                sp.Eq(outputs, self.a_node.op.sympy([self.z_symbol]), evaluate=False))
+                sp.Eq(outputs, self.elementwise.sympy([self.z_symbol]), evaluate=False))
 
     def __repr__(self) -> str:
         return (f"LayerGraph(l={self.number}, {self.layer.n_in}->{self.layer.n_out}, "
@@ -202,6 +206,7 @@ class ForwardGraph:
         # The model's graph is x, then (z, a) per dense layer, in order.
         nodes = model.graph.nodes[1:]
         for i, layer in enumerate(model.layers):
+            assert isinstance(layer, Dense)  # checked by forward_graph
             l = i + 1
             outputs = _row_scalars(l, layer.n_out) if numeric else _row_symbol("a", l, layer.n_out)
             layers.append(LayerGraph(l, layer, numeric, prev, outputs, (nodes[2 * i], nodes[2 * i + 1])))
@@ -334,5 +339,6 @@ def graph_expressions(graph: object) -> dict[str, sp.Matrix]:
     graph = to_graph(graph)
     values = {INPUT: sp.Matrix([list(input_symbols(graph.n_in))])}
     for node in graph.nodes[1:]:
+        assert node.op is not None  # only the input node has no op
         values[node.name] = node.op.sympy([values[i] for i in node.inputs])
     return values

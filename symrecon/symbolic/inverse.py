@@ -275,6 +275,7 @@ class AnalyticInverse:
         a = sp.Matrix([list(self.symbols)])
         for lp in reversed(self.plan.layers):
             inv = lp.activation.inverse_expr
+            assert inv is not None  # plans hold invertible activations only
             # Piecewise inverses (leaky ReLU, ELU, SELU) are plugged in unevaluated:
             # evaluating their conditions on nested sub-expressions can take forever.
             apply = substitute if inv.has(sp.Piecewise) else (lambda e, rule: e.xreplace(rule))

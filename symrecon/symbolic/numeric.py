@@ -209,7 +209,7 @@ def _numpy_rows(plan: InversePlan, y: NDArray[np.float64]) -> tuple[NDArray[np.f
     with np.errstate(all="ignore"):  # bad rows are computed on and discarded at the end
         for lp in reversed(plan.layers):
             bad |= ~np.all(lp.activation.in_image(a), axis=1)
-            u = lp.activation.numpy_inverse(a) - lp.bias
+            u = _inverse_of(lp.activation)(a) - lp.bias
             prev = u @ lp.back
             if lp.kind == "tall":
                 bad |= ~_consistent(plan, lp, u, prev)
@@ -254,7 +254,7 @@ def row_error(plan: InversePlan, y: NDArray[np.float64], row: int) -> Infeasible
             if not np.all(ok):
                 unit = int(np.argmin(ok))
                 return _image_error(lp, plan, row, unit, float(a[0, unit]), n_rows)
-            u = lp.activation.numpy_inverse(a) - lp.bias
+            u = _inverse_of(lp.activation)(a) - lp.bias
             prev = u @ lp.back
             if lp.kind == "tall" and not _consistent(plan, lp, u, prev)[0]:
                 resid = float(np.max(np.abs(prev @ lp.kernel - u)))
@@ -385,3 +385,9 @@ def lambdify_matrix(symbols: Sequence[sp.Symbol], expr: sp.Matrix,
 
     evaluate.__doc__ = fn.__doc__
     return evaluate
+
+
+def _inverse_of(act: Activation) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
+    """The activation's stable NumPy inverse (plans are only built for invertible activations)."""
+    assert act.numpy_inverse is not None, act.name
+    return act.numpy_inverse
