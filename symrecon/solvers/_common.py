@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from ._base import Problem
 
-__all__ = ["start_points", "bound_arrays", "iteration_limit", "targets", "KernelRun"]
+__all__ = ["start_points", "iteration_limit", "targets", "KernelRun"]
 
 
 def targets(problem: Problem) -> NDArray[np.float64]:
@@ -35,15 +35,6 @@ def start_points(problem: Problem) -> NDArray[np.float64]:
     return x
 
 
-def bound_arrays(problem: Problem) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
-    """``(lower, upper, has_bounds)`` as contiguous arrays for the kernels (±inf when unbounded)."""
-    n_in = problem.model.n_in
-    if not problem.has_bounds:
-        return np.full(n_in, -np.inf), np.full(n_in, np.inf), False
-    # writable copies: numba compiles a separate specialisation for read-only arrays
-    return np.array(problem.lower, dtype=np.float64), np.array(problem.upper, dtype=np.float64), True
-
-
 def iteration_limit(problem: Problem, default: int) -> int:
     """``problem.max_iter`` or the solver's default."""
     return default if problem.max_iter is None else int(problem.max_iter)
@@ -51,41 +42,55 @@ def iteration_limit(problem: Problem, default: int) -> int:
 
 @dataclass
 class KernelRun:
-    """The arrays an iterative kernel reads and fills, prepared once per solve.
+    """What an iterative kernel reads and fills, prepared once per solve.
 
-    Inputs: packed model ``pm``, ``max_iter``, box ``lower``/``upper``/``has_bounds``,
-    starting points ``x0`` (N, n_in) and targets ``ys`` (N, n_out).  Outputs the
-    kernels write: ``xs`` (N, n_in), ``status`` (N,) int8 codes, ``iters`` (N,),
-    and ``hist`` (max_iter + 1, n_in) for a single target (else empty).
+    Inputs: the packed model ``pm`` (:class:`~symrecon.backends.numba.pack.PackedModel`,
+    with the layer inverses when ``inverses``), the settings ``cfg``
+    (``tol`` scaled by ``tol_margin``, ``max_iter``, the box), starting points
+    ``x0`` (N, n_in) and targets ``ys`` (N, n_out).  Outputs the kernels write:
+    ``out`` (:class:`~symrecon.backends.numba.pack.Outputs`: ``xs`` (N, n_in),
+    ``status`` (N,) int8 :class:`~symrecon.status.Status` codes starting at
+    ``NOT_RUN``, ``iters`` (N,), and ``hist`` (max_iter + 1, n_in) for a single
+    target, else empty).
     """
 
     problem: Problem
     default_max_iter: int
+    inverses: bool = False
+    tol_margin: float = 1.0
     t0: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
-        from ._kernels import pack
+        from ..backends.numba.pack import outputs, pack, settings
 
         problem = self.problem
         n, n0 = problem.n_targets, problem.model.n_in
-        self.pm = pack(problem.model)
-        self.max_iter = iteration_limit(problem, self.default_max_iter)
-        self.lower, self.upper, self.has_bounds = bound_arrays(problem)
+        self.pm = pack(problem.model, inverses=self.inverses)
+        max_iter = iteration_limit(problem, self.default_max_iter)
+        tol = self.tol_margin * problem.tol
+        if problem.has_bounds:
+            self.cfg = settings(tol, max_iter, problem.lower, problem.upper)
+        else:
+            self.cfg = settings(tol, max_iter, n_in=n0)
         self.x0 = start_points(problem)
         self.ys = targets(problem)
-        self.xs = np.empty((n, n0))
-        self.status = np.zeros(n, dtype=np.int8)
-        self.iters = np.zeros(n, dtype=np.int64)
-        self.hist = np.zeros((self.max_iter + 1, n0) if problem.single else (0, n0))
+        self.out = outputs(n, n0, max_iter + 1 if problem.single else 0)
+
+    def rows(self, sl: slice):
+        """``(x0, ys, out)`` of the rows ``sl`` (views: what the kernels write lands in ``out``)."""
+        from ..backends.numba.pack import Outputs
+
+        o = self.out
+        return self.x0[sl], self.ys[sl], Outputs(o.xs[sl], o.status[sl], o.iters[sl], o.hist)
 
     def result(self, method: str, stats: dict[str, Any]):
         """The :class:`~symrecon.Reconstruction` of what the kernels wrote (re-checked)."""
         from ..result import Reconstruction
 
-        problem = self.problem
-        history = self.hist[: int(self.iters[0]) + 1].copy() if problem.single else None
+        problem, out = self.problem, self.out
+        history = out.hist[: int(out.iters[0]) + 1].copy() if problem.single else None
         return Reconstruction.build(
-            problem.model, self.xs, problem.y, tol=problem.tol, status=self.status, method=method,
-            n_iter=self.iters, elapsed=time.perf_counter() - self.t0, single=problem.single, history=history,
+            problem.model, out.xs, problem.y, tol=problem.tol, status=out.status, method=method,
+            n_iter=out.iters, elapsed=time.perf_counter() - self.t0, single=problem.single, history=history,
             stats=stats,
         )

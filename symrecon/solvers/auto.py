@@ -195,9 +195,10 @@ def _residuals(model, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     out = np.full(y.shape, np.nan)
     with np.errstate(all="ignore"):
         if np.sum(finite) >= 4096:
-            from ._kernels import forward_batch, pack
+            from ..backends.numba.forward import forward_batch
+            from ..backends.numba.pack import pack
 
-            out[finite] = forward_batch(*pack(model).args, np.ascontiguousarray(x[finite]))
+            out[finite] = forward_batch(pack(model), np.ascontiguousarray(x[finite]))
         elif np.any(finite):
             out[finite] = model.forward(x[finite])
         r = np.max(np.abs(out - y), axis=1)

@@ -53,7 +53,7 @@ class GradientDescent(AbstractSolver):
     Parameters
     ----------
     optimizer : {"linesearch", "constant", "momentum", "adam"}, default "linesearch"
-        Update rule (see :mod:`symrecon.solvers._gd_kernels`).
+        Update rule (see :mod:`symrecon.backends.numba.gd`).
     learning_rate : float, optional
         Step size; default per optimizer (:data:`DEFAULT_LEARNING_RATE`).
     beta1 : float, default 0.9
@@ -79,7 +79,7 @@ class GradientDescent(AbstractSolver):
     eps: float = 1e-8
 
     def __post_init__(self):
-        from ._gd_kernels import OPTIMIZERS
+        from ..backends.numba.gd import OPTIMIZERS
 
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"The 'optimizer' option of method 'gd' must be one of {sorted(OPTIMIZERS)}. "
@@ -97,20 +97,17 @@ class GradientDescent(AbstractSolver):
         return float(DEFAULT_LEARNING_RATE[self.optimizer] if self.learning_rate is None else self.learning_rate)
 
     def solve(self, problem: Problem) -> Reconstruction:
-        from ._gd_kernels import OPTIMIZERS, gd_batch
+        from ..backends.numba.gd import OPTIMIZERS, GdParams, gd_batch
 
         run = KernelRun(problem, self.default_max_iter)
         lr = self.effective_learning_rate
-        opt = OPTIMIZERS[self.optimizer]
+        hp = GdParams(OPTIMIZERS[self.optimizer], lr, float(self.beta1), float(self.beta2), float(self.eps))
 
         def work(start: int, stop: int) -> None:
-            sl = slice(start, stop)
-            gd_batch(*run.pm.args, run.x0[sl], run.ys[sl], run.lower, run.upper, run.has_bounds, problem.tol,
-                     run.max_iter, opt, lr, float(self.beta1), float(self.beta2), float(self.eps), run.xs[sl],
-                     run.status[sl], run.iters[sl], run.hist)
+            gd_batch(run.pm, run.cfg, hp, *run.rows(slice(start, stop)))
 
         run_chunked(problem.n_targets, work, progress=problem.progress, chunk=CHUNK, desc="gd")
         return run.result(
             self.name,
-            {"optimizer": self.optimizer, "learning_rate": lr, "max_iter": run.max_iter},
+            {"optimizer": self.optimizer, "learning_rate": lr, "max_iter": run.cfg.max_iter},
         )

@@ -4,7 +4,7 @@ The default iterative method.  Inputs are small (tens to hundreds of
 dimensions), so a second-order step per target is cheap and converges in a
 handful of iterations where first-order input descent needs thousands.
 
-Algorithm (per target, see :mod:`symrecon.solvers._newton_kernels`):
+Algorithm (per target, see :mod:`symrecon.backends.numba.gauss_newton`):
 
 1. *Square chains* (every layer ``n x n``, no bounds): Gauss–Newton steps
    ``d = -J^{-1} r`` computed factor by factor, ``J^{-1} = W_1^{-T} D_1^{-1}
@@ -33,37 +33,22 @@ from typing import ClassVar
 import numpy as np
 
 from .._progress import run_chunked
+from ..backends.numba.pack import layer_inverses
+from ..status import LaneState
 from ..result import Reconstruction
 from . import register
 from ._base import AbstractSolver, Problem
 from ._common import KernelRun
 
-__all__ = ["GaussNewton"]
+__all__ = ["GaussNewton", "layer_inverses"]
 
-#: layers whose condition number exceeds this are not inverted for the structured phase
-MAX_LAYER_COND = 1e10
 #: the kernels stop at this fraction of ``tol`` so that the independent re-check
 #: (NumPy forward pass, a few ulps different) is comfortably within ``tol``
 TOL_MARGIN = 0.5
 #: targets per kernel call (the progress bar advances per chunk)
 CHUNK = 16384
-#: targets per parallel work item of the damped solver
+#: targets per parallel work item of the lane kernels
 LANE_CHUNK = 256
-
-
-def layer_inverses(model) -> np.ndarray | None:
-    """``W_l^{-1}`` of every layer, flattened like the packed weights; None if not a square chain.
-
-    Returns None when a layer is not square or is ill-conditioned
-    (condition number above :data:`MAX_LAYER_COND`).
-    """
-    parts = []
-    for layer in model.layers:
-        k = layer.kernel
-        if k.shape[0] != k.shape[1] or not np.linalg.cond(k) < MAX_LAYER_COND:
-            return None
-        parts.append(np.linalg.inv(k).ravel())
-    return np.ascontiguousarray(np.concatenate(parts))
 
 
 @register
@@ -95,36 +80,34 @@ class GaussNewton(AbstractSolver):
             raise TypeError(f"The 'structured' option of method 'newton' must be a bool. Got {self.structured!r} instead.")
 
     def solve(self, problem: Problem) -> Reconstruction:
-        from ._newton_kernels import gn_square_batch, lm_batch
+        from ..backends.numba.gauss_newton import gn_square_batch, lm_batch
+        from ..backends.numba.pack import Outputs
 
-        run = KernelRun(problem, self.default_max_iter)
-        pm, max_iter, lower, upper, has_bounds = run.pm, run.max_iter, run.lower, run.upper, run.has_bounds
-        x0, ys, xs, status, iters, hist = run.x0, run.ys, run.xs, run.status, run.iters, run.hist
-        tol = TOL_MARGIN * problem.tol
-        winv = layer_inverses(problem.model) if (self.structured and not has_bounds) else None
+        run = KernelRun(problem, self.default_max_iter, inverses=self.structured and not problem.has_bounds,
+                        tol_margin=TOL_MARGIN)
+        pm, cfg = run.pm, run.cfg
         n_damped = 0
 
         def work(start: int, stop: int) -> None:
             nonlocal n_damped
-            sl = slice(start, stop)
-            if winv is not None:
-                gn_square_batch(*pm.args, winv, x0[sl], ys[sl], tol, max_iter, LANE_CHUNK, xs[sl], status[sl], iters[sl],
-                                hist)
-                rest = start + np.flatnonzero(status[sl] == 0)
-            else:
-                xs[sl] = x0[sl]
-                rest = np.arange(start, stop)
+            x0, ys, out = run.rows(slice(start, stop))
+            if not pm.structured:
+                n_damped += stop - start
+                lm_batch(pm, cfg, x0, ys, LANE_CHUNK, out)
+                return
+            gn_square_batch(pm, cfg, x0, ys, LANE_CHUNK, out)
+            rest = np.flatnonzero(out.status == LaneState.HAND_OVER)
             if rest.size:
+                # the damped solver restarts where the structured phase stopped, counting its iterations
                 n_damped += rest.size
-                x_r = np.ascontiguousarray(xs[rest])
-                s_r = np.zeros(rest.size, dtype=np.int8)
-                i_r = np.ascontiguousarray(iters[rest])
-                lm_batch(*pm.args, x_r, np.ascontiguousarray(ys[rest]), lower, upper, has_bounds, tol, max_iter,
-                         LANE_CHUNK, x_r, s_r, i_r, hist)
-                xs[rest], status[rest], iters[rest] = x_r, s_r, i_r
+                x_r = np.ascontiguousarray(out.xs[rest])
+                sub = Outputs(x_r, np.zeros(rest.size, dtype=np.int8), np.ascontiguousarray(out.iters[rest]),
+                              out.hist)
+                lm_batch(pm, cfg, x_r, np.ascontiguousarray(ys[rest]), LANE_CHUNK, sub)
+                out.xs[rest], out.status[rest], out.iters[rest] = sub.xs, sub.status, sub.iters
 
         run_chunked(problem.n_targets, work, progress=problem.progress, chunk=CHUNK, desc="newton")
         return run.result(
             self.name,
-            {"structured": winv is not None, "n_damped": int(n_damped), "max_iter": max_iter},
+            {"structured": pm.structured, "n_damped": int(n_damped), "max_iter": run.cfg.max_iter},
         )

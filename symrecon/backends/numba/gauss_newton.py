@@ -1,0 +1,459 @@
+"""numba kernels of the ``newton`` solver: structured Gauss–Newton and Levenberg–Marquardt over lanes.
+
+Both phases run the same search over blocks of ``LANES`` targets (see
+:func:`_gn_chunk` and :func:`_lm_chunk`): load a target into every free lane,
+then repeat *step* (a trial point per lane), *evaluate* (all trial points
+together), *decide* (accept or reject per lane, then the termination ladder
+:func:`~.primitives.verdict`), retiring finished lanes and loading the next
+targets.  They differ in their step and in what a rejected step means:
+
+* **structured Gauss–Newton** (chains of square, invertible layers, no
+  bounds): ``d = -J^{-1} r`` pushed back layer by layer,
+  ``v <- W_l^{-T} (v / f'(z_l))``, with the layer inverses packed once; no
+  Jacobian is formed.  A step that does not lower the cost, or divides by a
+  vanishing derivative, hands the target over (``LaneState.HAND_OVER``) to
+* **Levenberg–Marquardt**: the Jacobian by forward mode, the inputs a bound
+  freezes removed (:func:`~.primitives.frozen`), the damped normal equations
+  of size ``min(n_in, n_out)`` (``(J^T J + lambda I) d = -J^T r`` when tall or
+  square; ``(J J^T + lambda I) u = r``, ``d = -J^T u`` when wide: the
+  minimum-norm step), ``lambda = mu * max(diag)``, ``x + d`` clipped to the
+  box.  A rejected step grows ``mu``; an accepted one shrinks it (to 0: pure
+  Gauss–Newton).
+
+Batches run as chunks of targets on numba's thread count: ``nogil`` chunk
+kernels called from a thread pool (see :func:`run_chunks` for why not
+``prange``).  The NumPy twins are :func:`~.twins.gn_square_reference` and
+:func:`~.twins.lm_reference`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import numba
+import numpy as np
+from numba import njit
+
+from ...status import LaneState, Status
+from .forward import forward_jac_lanes, forward_store_lanes
+from .primitives import (
+    FASTMATH, LANES, cholesky_lanes, frozen, lane_residual, load_lane, record_lane, retire_lane, solve_lanes, verdict,
+)
+
+__all__ = ["lm_batch", "gn_square_batch", "run_chunks", "MU_START", "MU_GROW", "MU_SHRINK", "MU_FLOOR", "MAX_TRIES",
+           "PROGRESS_RTOL", "DERIV_FLOOR"]
+
+#: damping factor used on the first failure of a pure Gauss–Newton step
+MU_START = 1e-10
+#: factor by which ``mu`` grows after a rejected step / shrinks after an accepted one
+MU_GROW = 10.0
+MU_SHRINK = 10.0
+#: below this ``mu`` is reset to 0 (pure Gauss–Newton)
+MU_FLOOR = 1e-12
+#: retries with growing damping before declaring the target stalled
+MAX_TRIES = 40
+#: an iteration that lowers the cost by less than this fraction counts as no progress
+PROGRESS_RTOL = 1e-6
+#: a derivative below this (relative to the largest in its layer) ends the structured phase
+DERIV_FLOOR = 1e-12
+#: a step shorter than this (relative to 1 + max |x|) has vanished in rounding
+STEP_FLOOR = 4e-16
+
+
+@njit(cache=True, inline="always")
+def _next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop):
+    """Retire lane ``l`` when ``st`` is a verdict (or a hand-over) and load the next target; returns ``next_t``."""
+    if st != LaneState.RUNNING.value:
+        retire_lane(l, st, x, out, it, lanes.target)
+        next_t = load_lane(l, next_t, stop, lanes.target, lanes.fresh, x_new, x0s)
+    return next_t
+
+
+class _Lanes(NamedTuple):
+    """Which target each lane holds (-1: idle) and whether its start point still awaits evaluation."""
+
+    target: Any
+    fresh: Any
+
+
+# ---------------------------------------------------------------------------
+# Structured Gauss–Newton
+
+
+class _GnState(NamedTuple):
+    """Per-lane state of the structured phase; ``acts``/``derivs`` (sum(sizes), L) are every layer at ``x_new``."""
+
+    x: Any
+    x_new: Any
+    acts: Any
+    derivs: Any
+    cost: Any
+    it: Any
+    ok: Any
+    v: Any
+    u: Any
+    dmax: Any
+    zbuf: Any
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _gn_step(pm, s, lanes, ys, out_off):
+    """``x_new = x - J^{-1} r`` per lane, pushed back through the layer inverses; ``s.ok[l]`` False on a vanishing derivative."""
+    L = LANES
+    n0 = pm.sizes[0]
+    v, u, dmax, derivs = s.v, s.u, s.dmax, s.derivs
+    for j in range(n0):
+        for l in range(L):
+            t = lanes.target[l]
+            v[j, l] = (ys[t, j] - s.acts[out_off + j, l]) if t >= 0 else 0.0
+    for l in range(L):
+        s.ok[l] = True
+    off = out_off
+    for layer in range(pm.codes.shape[0] - 1, -1, -1):
+        for l in range(L):
+            dmax[l] = 0.0
+        for j in range(n0):
+            for l in range(L):
+                dmax[l] = max(dmax[l], abs(derivs[off + j, l]))
+        for j in range(n0):
+            for l in range(L):
+                dj = derivs[off + j, l]
+                if not (abs(dj) > DERIV_FLOOR * dmax[l]):
+                    s.ok[l] = False
+                    dj = 1.0
+                v[j, l] /= dj
+        row0 = pm.w_off[layer]
+        for i in range(n0):
+            for l in range(L):
+                u[i, l] = 0.0
+        for j in range(n0):
+            for i in range(n0):
+                q = pm.winv[row0 + j * n0 + i]
+                for l in range(L):
+                    u[i, l] += q * v[j, l]
+        for i in range(n0):
+            for l in range(L):
+                v[i, l] = u[i, l]
+        off -= n0
+    for l in range(L):
+        if lanes.target[l] >= 0 and not lanes.fresh[l]:
+            for k in range(n0):
+                s.x_new[k, l] = s.x[k, l] + v[k, l]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _gn_decide(l, s, lanes, ys, cfg, out_off, out, record):
+    """Accept lane ``l``'s trial point or hand it over; returns its :class:`Status` code or a :class:`LaneState`."""
+    c_new, r_new = lane_residual(s.acts, out_off, ys, lanes.target[l], l)
+    if lanes.fresh[l]:
+        lanes.fresh[l] = False
+        s.it[l] = 0
+    elif s.ok[l] and c_new < s.cost[l]:
+        s.it[l] += 1
+    else:
+        return LaneState.HAND_OVER.value  # no decrease (or a vanishing derivative): LM takes over at x
+    s.cost[l] = c_new
+    for k in range(s.x.shape[0]):
+        s.x[k, l] = s.x_new[k, l]
+    if record:
+        record_lane(out, s.it[l], s.x, l)
+    return verdict(r_new, cfg.tol, s.it[l], cfg.max_iter, False)
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _gn_chunk(pm, cfg, x0s, ys, first, stop, out, record):
+    """Structured Gauss–Newton for targets ``first:stop``, ``LANES`` at a time (algorithm: module docstring)."""
+    L = LANES
+    n0 = pm.sizes[0]
+    total = np.sum(pm.sizes)
+    s = _GnState(np.zeros((n0, L)), np.zeros((n0, L)), np.zeros((total, L)), np.zeros((total, L)), np.zeros(L),
+                 np.zeros(L, dtype=np.int64), np.zeros(L, dtype=np.bool_), np.zeros((n0, L)), np.zeros((n0, L)),
+                 np.zeros(L), np.empty(L))
+    lanes = _Lanes(np.full(L, -1, dtype=np.int64), np.zeros(L, dtype=np.bool_))
+    out_off = total - n0
+    next_t = first
+    for l in range(L):
+        next_t = load_lane(l, next_t, stop, lanes.target, lanes.fresh, s.x_new, x0s)
+    busy = True
+    while busy:
+        _gn_step(pm, s, lanes, ys, out_off)
+        forward_store_lanes(pm, s.x_new, s.acts, s.derivs, s.zbuf)
+        busy = False
+        for l in range(L):
+            if lanes.target[l] < 0:
+                continue
+            st = _gn_decide(l, s, lanes, ys, cfg, out_off, out, record)
+            next_t = _next_lane(l, st, s.x, out, s.it, lanes, s.x_new, x0s, next_t, stop)
+            if lanes.target[l] >= 0:
+                busy = True
+
+
+# ---------------------------------------------------------------------------
+# Levenberg–Marquardt
+
+
+class _LmState(NamedTuple):
+    """Per-lane state of the damped phase (``jac`` is (n_out, n_in * L), entry ``[j, k * L + l]``) and scratch."""
+
+    x: Any
+    x_new: Any
+    r: Any
+    out: Any
+    jac: Any
+    jac_new: Any
+    cost: Any
+    mu: Any
+    it: Any
+    gain: Any
+    tries: Any
+    solved: Any
+    scale: Any
+    step: Any
+    grad: Any
+    free: Any
+    mat: Any
+    sol: Any
+    piv: Any
+
+
+@njit(cache=True)
+def _lm_state(n0, m, p):
+    L = LANES
+    return _LmState(np.zeros((n0, L)), np.zeros((n0, L)), np.zeros((m, L)), np.zeros((m, L)), np.zeros((m, n0 * L)),
+                    np.zeros((m, n0 * L)), np.zeros(L), np.zeros(L), np.zeros(L, dtype=np.int64), np.zeros(L),
+                    np.zeros(L, dtype=np.int64), np.zeros(L, dtype=np.bool_), np.zeros(L), np.zeros(L),
+                    np.empty((n0, L)), np.ones((n0, L)), np.empty((p, p, L)), np.empty((p, L)), np.empty(L))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _lm_system(s, cfg, wide):
+    """The damped normal equations of every lane in ``s.mat`` (lower triangle) and ``s.sol`` (right-hand side)."""
+    L = LANES
+    n0, m = s.x.shape[0], s.r.shape[0]
+    p, mat, jac, free = s.sol.shape[0], s.mat, s.jac, s.free
+    for k in range(n0):
+        for l in range(L):
+            g = 0.0
+            for j in range(m):
+                g += jac[j, k * L + l] * s.r[j, l]
+            s.grad[k, l] = g
+            free[k, l] = 0.0 if frozen(s.x[k, l], g, cfg.lower[k], cfg.upper[k], cfg.has_bounds) else 1.0
+    mat[:] = 0.0
+    if wide:
+        for k in range(n0):
+            for i in range(m):
+                for j in range(i + 1):
+                    for l in range(L):
+                        mat[i, j, l] += jac[i, k * L + l] * jac[j, k * L + l] * free[k, l]
+        s.sol[:] = s.r
+    else:
+        for q in range(m):
+            for i in range(n0):
+                for j in range(i + 1):
+                    for l in range(L):
+                        mat[i, j, l] += jac[q, i * L + l] * jac[q, j * L + l]
+        for i in range(n0):
+            for j in range(i + 1):
+                for l in range(L):
+                    mat[i, j, l] *= free[i, l] * free[j, l]
+            for l in range(L):
+                s.sol[i, l] = -s.grad[i, l] * free[i, l]
+    for l in range(L):
+        sc = 0.0
+        for i in range(p):
+            sc = max(sc, mat[i, i, l])
+        s.scale[l] = sc
+        s.solved[l] = sc > 0.0
+    for i in range(p):
+        for l in range(L):
+            if not wide and free[i, l] == 0.0:
+                mat[i, i, l] = 1.0
+            mat[i, i, l] += s.mu[l] * s.scale[l]
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _lm_step(s, lanes, cfg, wide):
+    """The damped Gauss–Newton trial point ``x_new`` of every busy lane (``x`` where the system is singular)."""
+    L = LANES
+    n0, m, p = s.x.shape[0], s.r.shape[0], s.sol.shape[0]
+    _lm_system(s, cfg, wide)
+    cholesky_lanes(s.mat, p, s.solved, s.piv)
+    solve_lanes(s.mat, s.sol, p)
+    for l in range(L):
+        s.step[l] = 0.0
+        if lanes.target[l] < 0 or lanes.fresh[l]:
+            continue
+        ok = s.solved[l]
+        for i in range(p):
+            if not math.isfinite(s.sol[i, l]):
+                ok = False
+        s.solved[l] = ok
+        for k in range(n0):
+            xn = s.x[k, l]
+            if ok:
+                if wide:
+                    d = 0.0
+                    for j in range(m):
+                        d -= s.jac[j, k * L + l] * s.sol[j, l]
+                    d *= s.free[k, l]
+                else:
+                    d = s.sol[k, l]
+                xn = xn + d
+                if cfg.has_bounds:
+                    xn = min(max(xn, cfg.lower[k]), cfg.upper[k])
+            s.x_new[k, l] = xn
+            s.step[l] = max(s.step[l], abs(xn - s.x[k, l]))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _lm_accept(l, s, lanes, ys, c_new, r_max, out, record, cfg):
+    """Move lane ``l`` to its trial point (or take its fresh start) and apply the termination ladder."""
+    L = LANES
+    t = lanes.target[l]
+    n0 = s.x.shape[0]
+    if lanes.fresh[l]:
+        s.gain[l] = math.inf
+        s.it[l] = out.iters[t]  # iterations already spent on this target (structured phase)
+        s.mu[l] = 0.0
+        lanes.fresh[l] = False
+    else:
+        s.gain[l] = (s.cost[l] - c_new) / s.cost[l]
+        s.it[l] += 1
+        s.mu[l] = s.mu[l] / MU_SHRINK
+        if s.mu[l] < MU_FLOOR:
+            s.mu[l] = 0.0
+    s.tries[l] = 0
+    s.cost[l] = c_new
+    for k in range(n0):
+        s.x[k, l] = s.x_new[k, l]
+    for j in range(s.r.shape[0]):
+        s.r[j, l] = s.out[j, l] - ys[t, j]
+        for k in range(n0):
+            s.jac[j, k * L + l] = s.jac_new[j, k * L + l]
+    if record:
+        record_lane(out, s.it[l], s.x, l)
+    # out of iterations with a last step that barely helped: settled on a non-zero residual
+    at_minimum = s.it[l] >= cfg.max_iter and s.gain[l] <= PROGRESS_RTOL
+    return verdict(r_max, cfg.tol, s.it[l], cfg.max_iter, at_minimum)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _lm_reject(l, s):
+    """Grow lane ``l``'s damping; STALLED when no decreasing step exists, else RUNNING (retry)."""
+    s.tries[l] += 1
+    s.mu[l] = MU_START if s.mu[l] == 0.0 else s.mu[l] * MU_GROW
+    xmax = 0.0
+    for k in range(s.x.shape[0]):
+        xmax = max(xmax, abs(s.x[k, l]))
+    # damping exhausted, the step vanished in rounding, or the output depends on no free input
+    if s.tries[l] >= MAX_TRIES or (s.solved[l] and s.step[l] <= STEP_FLOOR * (1.0 + xmax)) \
+            or not (s.scale[l] > 0.0):
+        return Status.STALLED.value
+    return LaneState.RUNNING.value
+
+
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
+def _lm_chunk(pm, cfg, x0s, ys, first, stop, out, record):
+    """Levenberg–Marquardt for targets ``first:stop``, ``LANES`` at a time (algorithm: module docstring).
+
+    ``out.iters`` on entry: iterations already spent per target (counted towards ``max_iter``).
+    """
+    L = LANES
+    n0 = pm.sizes[0]
+    m = pm.sizes[pm.sizes.shape[0] - 1]
+    mw = np.max(pm.sizes)
+    wide = m < n0
+    s = _lm_state(n0, m, min(n0, m))
+    lanes = _Lanes(np.full(L, -1, dtype=np.int64), np.zeros(L, dtype=np.bool_))
+    cur, nxt = np.empty((mw, L)), np.empty((mw, L))
+    zbuf, dbuf = np.empty(L), np.empty(L)
+    tc, tn = np.empty((mw, n0 * L)), np.empty((mw, n0 * L))
+    next_t = first
+    for l in range(L):
+        next_t = load_lane(l, next_t, stop, lanes.target, lanes.fresh, s.x_new, x0s)
+    busy = True
+    while busy:
+        _lm_step(s, lanes, cfg, wide)
+        forward_jac_lanes(pm, s.x_new, cur, nxt, zbuf, dbuf, tc, tn, s.out, s.jac_new)
+        busy = False
+        for l in range(L):
+            t = lanes.target[l]
+            if t < 0:
+                continue
+            c_new, r_max = lane_residual(s.out, 0, ys, t, l)
+            if lanes.fresh[l] or (s.solved[l] and c_new < s.cost[l]):
+                st = _lm_accept(l, s, lanes, ys, c_new, r_max, out, record, cfg)
+            else:
+                st = _lm_reject(l, s)
+            next_t = _next_lane(l, st, s.x, out, s.it, lanes, s.x_new, x0s, next_t, stop)
+            if lanes.target[l] >= 0:
+                busy = True
+
+
+# ---------------------------------------------------------------------------
+# Batches: chunks on a thread pool
+
+
+def run_chunks(run: Callable[[int], None], starts: Sequence[int]) -> None:
+    """Call ``run(start)`` for every chunk on ``numba.get_num_threads()`` threads.
+
+    Parallel over the batch like the other kernels, but by threads calling a
+    ``nogil`` chunk kernel rather than a ``prange`` loop: inside a
+    ``parallel=True`` function numba compiles the (large) chunk kernel again
+    with its parallel passes, which measured 25 s of extra compilation on the
+    2-core benchmark machine for no run-time gain (each chunk is sequential).
+    Chunks write disjoint rows, so no synchronisation is needed.
+    """
+    workers = min(numba.get_num_threads(), len(starts))
+    if workers <= 1:
+        for start in starts:
+            run(start)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(run, starts):
+            pass
+
+
+def _batch(chunk_kernel, pm, cfg, x0s, ys, chunk: int, out) -> None:
+    n = ys.shape[0]
+    record = n == 1 and out.hist.shape[0] > cfg.max_iter
+
+    def run(start: int) -> None:
+        chunk_kernel(pm, cfg, x0s, ys, start, min(n, start + chunk), out, record)
+
+    run_chunks(run, range(0, n, chunk))
+
+
+def lm_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
+    """Levenberg–Marquardt over a batch, ``chunk`` targets per work item.
+
+    Parameters
+    ----------
+    pm : PackedModel
+    cfg : Settings
+        ``tol``, ``max_iter`` and the box.
+    x0s : (N, n_in) float64
+        Starting points.
+    ys : (N, n_out) float64
+        Targets.
+    chunk : int
+        Targets per work item.
+    out : Outputs
+        ``xs`` (N, n_in), ``status`` (N,) int8 :class:`Status` codes, ``iters``
+        (N,) (in: iterations already spent; out: total), ``hist``.
+    """
+    _batch(_lm_chunk, pm, cfg, x0s, ys, chunk, out)
+
+
+def gn_square_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
+    """Structured Gauss–Newton over a batch of a square chain (``pm.winv`` present, ``cfg`` without bounds).
+
+    Same parameters as :func:`lm_batch`.  ``out.status`` is
+    ``LaneState.HAND_OVER`` where the target needs the damped solver (its
+    ``out.xs`` row is where to restart, ``out.iters`` the iterations spent).
+    """
+    _batch(_gn_chunk, pm, cfg, x0s, ys, chunk, out)
