@@ -21,7 +21,7 @@ targets.  They differ in their step and in what a rejected step means:
   Gauss–Newton).
 
 Batches run as chunks of targets on numba's thread count: ``nogil`` chunk
-kernels called from a thread pool (see :func:`run_chunks` for why not
+kernels called from a thread pool (see :func:`~.primitives.run_chunks` for why not
 ``prange``).  The NumPy twins are :func:`~.twins.gn_square_reference` and
 :func:`~.twins.lm_reference`.
 """
@@ -29,20 +29,19 @@ kernels called from a thread pool (see :func:`run_chunks` for why not
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-import numba
 import numpy as np
 from numba import njit
 
 from ...status import LaneState, Status
 from .forward import forward_jac_lanes, forward_store_lanes
 from .primitives import (
-    FASTMATH, LANES, cholesky_lanes, frozen, lane_residual, load_lane, record_lane, retire_lane, solve_lanes, verdict,
+    FASTMATH, LANES, Lanes, cholesky_lanes, frozen, lane_residual, load_lane, next_lane, record_lane, run_chunks,
+    solve_lanes, verdict,
 )
 
-__all__ = ["lm_batch", "gn_square_batch", "run_chunks", "MU_START", "MU_GROW", "MU_SHRINK", "MU_FLOOR", "MAX_TRIES",
+__all__ = ["lm_batch", "gn_square_batch", "MU_START", "MU_GROW", "MU_SHRINK", "MU_FLOOR", "MAX_TRIES",
            "PROGRESS_RTOL", "DERIV_FLOOR"]
 
 #: damping factor used on the first failure of a pure Gauss–Newton step
@@ -60,22 +59,6 @@ PROGRESS_RTOL = 1e-6
 DERIV_FLOOR = 1e-12
 #: a step shorter than this (relative to 1 + max |x|) has vanished in rounding
 STEP_FLOOR = 4e-16
-
-
-@njit(cache=True, inline="always")
-def _next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop):
-    """Retire lane ``l`` when ``st`` is a verdict (or a hand-over) and load the next target; returns ``next_t``."""
-    if st != LaneState.RUNNING.value:
-        retire_lane(l, st, x, out, it, lanes.target)
-        next_t = load_lane(l, next_t, stop, lanes.target, lanes.fresh, x_new, x0s)
-    return next_t
-
-
-class _Lanes(NamedTuple):
-    """Which target each lane holds (-1: idle) and whether its start point still awaits evaluation."""
-
-    target: Any
-    fresh: Any
 
 
 # ---------------------------------------------------------------------------
@@ -171,7 +154,7 @@ def _gn_chunk(pm, cfg, x0s, ys, first, stop, out, record):
     s = _GnState(np.zeros((n0, L)), np.zeros((n0, L)), np.zeros((total, L)), np.zeros((total, L)), np.zeros(L),
                  np.zeros(L, dtype=np.int64), np.zeros(L, dtype=np.bool_), np.zeros((n0, L)), np.zeros((n0, L)),
                  np.zeros(L), np.empty(L))
-    lanes = _Lanes(np.full(L, -1, dtype=np.int64), np.zeros(L, dtype=np.bool_))
+    lanes = Lanes(np.full(L, -1, dtype=np.int64), np.zeros(L, dtype=np.bool_))
     out_off = total - n0
     next_t = first
     for l in range(L):
@@ -185,7 +168,7 @@ def _gn_chunk(pm, cfg, x0s, ys, first, stop, out, record):
             if lanes.target[l] < 0:
                 continue
             st = _gn_decide(l, s, lanes, ys, cfg, out_off, out, record)
-            next_t = _next_lane(l, st, s.x, out, s.it, lanes, s.x_new, x0s, next_t, stop)
+            next_t = next_lane(l, st, s.x, out, s.it, lanes, s.x_new, x0s, next_t, stop)
             if lanes.target[l] >= 0:
                 busy = True
 
@@ -366,7 +349,7 @@ def _lm_chunk(pm, cfg, x0s, ys, first, stop, out, record):
     mw = np.max(pm.sizes)
     wide = m < n0
     s = _lm_state(n0, m, min(n0, m))
-    lanes = _Lanes(np.full(L, -1, dtype=np.int64), np.zeros(L, dtype=np.bool_))
+    lanes = Lanes(np.full(L, -1, dtype=np.int64), np.zeros(L, dtype=np.bool_))
     cur, nxt = np.empty((mw, L)), np.empty((mw, L))
     zbuf, dbuf = np.empty(L), np.empty(L)
     tc, tn = np.empty((mw, n0 * L)), np.empty((mw, n0 * L))
@@ -387,35 +370,13 @@ def _lm_chunk(pm, cfg, x0s, ys, first, stop, out, record):
                 st = _lm_accept(l, s, lanes, ys, c_new, r_max, out, record, cfg)
             else:
                 st = _lm_reject(l, s)
-            next_t = _next_lane(l, st, s.x, out, s.it, lanes, s.x_new, x0s, next_t, stop)
+            next_t = next_lane(l, st, s.x, out, s.it, lanes, s.x_new, x0s, next_t, stop)
             if lanes.target[l] >= 0:
                 busy = True
 
 
 # ---------------------------------------------------------------------------
 # Batches: chunks on a thread pool
-
-
-def run_chunks(run: Callable[[int], None], starts: Sequence[int]) -> None:
-    """Call ``run(start)`` for every chunk on ``numba.get_num_threads()`` threads.
-
-    Parallel over the batch like the other kernels, but by threads calling a
-    ``nogil`` chunk kernel rather than a ``prange`` loop: inside a
-    ``parallel=True`` function numba compiles the (large) chunk kernel again
-    with its parallel passes, which measured 25 s of extra compilation on the
-    2-core benchmark machine for no run-time gain (each chunk is sequential).
-    Chunks write disjoint rows, so no synchronisation is needed.
-    """
-    workers = min(numba.get_num_threads(), len(starts))
-    if workers <= 1:
-        for start in starts:
-            run(start)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in pool.map(run, starts):
-            pass
 
 
 def _batch(chunk_kernel, pm, cfg, x0s, ys, chunk: int, out) -> None:

@@ -2,7 +2,8 @@
 
 * :func:`affine`: one layer's pre-activation for one target.
 * Lanes (several targets advanced side by side, the lane axis innermost):
-  :func:`load_lane`, :func:`retire_lane`, :func:`lane_residual`.
+  :class:`Lanes`, :func:`load_lane`, :func:`next_lane`, :func:`retire_lane`,
+  :func:`lane_residual`; chunks of targets on a thread pool: :func:`run_chunks`.
 * The decision rules, written once: the active set (:func:`frozen`, twin
   :func:`frozen_mask`) and the termination ladder (:func:`verdict`, twin
   :func:`verdicts`).
@@ -18,14 +19,18 @@ handed from one phase to the next.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
+import numba
 import numpy as np
 from numba import njit
 from numpy.typing import NDArray
 
 from ...status import LaneState, Status
 
-__all__ = ["FASTMATH", "LANES", "affine", "load_lane", "retire_lane", "lane_residual", "frozen", "frozen_mask",
+__all__ = ["FASTMATH", "LANES", "Lanes", "affine", "load_lane", "next_lane", "retire_lane", "record_lane",
+           "lane_residual", "run_chunks", "frozen", "frozen_mask",
            "verdict", "verdicts", "cholesky_lanes", "solve_lanes", "project"]
 
 #: Floating-point flags of the hot loops.  Only re-association (so that dot
@@ -85,6 +90,22 @@ def load_lane(l, next_t, stop, target, fresh, x_new, x0s):
 
 
 @njit(cache=True, inline="always")
+def next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop):
+    """Retire lane ``l`` when ``st`` is a verdict (or a hand-over) and load the next target; returns ``next_t``."""
+    if st != LaneState.RUNNING.value:
+        retire_lane(l, st, x, out, it, lanes.target)
+        next_t = load_lane(l, next_t, stop, lanes.target, lanes.fresh, x_new, x0s)
+    return next_t
+
+
+class Lanes(NamedTuple):
+    """Which target each lane holds (-1: idle) and whether its start point still awaits evaluation."""
+
+    target: Any
+    fresh: Any
+
+
+@njit(cache=True, inline="always")
 def retire_lane(l, st, x, out, it, target):
     """Write lane ``l``'s answer ``x[:, l]``, code ``st`` and iteration count into the :class:`Outputs` ``out``."""
     t = target[l]
@@ -113,6 +134,28 @@ def lane_residual(vals, off, ys, t, l):
         if a > r_max or a != a:
             r_max = a
     return c, r_max
+
+
+def run_chunks(run: Callable[[int], None], starts: Sequence[int]) -> None:
+    """Call ``run(start)`` for every chunk on ``numba.get_num_threads()`` threads.
+
+    Parallel over the batch like the other kernels, but by threads calling a
+    ``nogil`` chunk kernel rather than a ``prange`` loop: inside a
+    ``parallel=True`` function numba compiles the (large) chunk kernel again
+    with its parallel passes, which measured 25 s of extra compilation on the
+    2-core benchmark machine for no run-time gain (each chunk is sequential).
+    Chunks write disjoint rows, so no synchronisation is needed.
+    """
+    workers = min(numba.get_num_threads(), len(starts))
+    if workers <= 1:
+        for start in starts:
+            run(start)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in pool.map(run, starts):
+            pass
 
 
 # ---------------------------------------------------------------------------
