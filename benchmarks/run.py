@@ -251,8 +251,9 @@ _IMPORT_ONLY = textwrap.dedent("""
     import sys, json
     sys.path.insert(0, {root!r})
     import symrecon
-    from symrecon.solvers import _newton_kernels as nk, _gd_kernels as gk, _kernels as k
-    n = sum(len(f.signatures) for f in (nk._lm_chunk, nk._gn_chunk, gk.gd_batch, k.forward_batch, k.act_vec))
+    from symrecon.backends.numba import gauss_newton as gn, gd, forward, activations
+    n = sum(len(f.signatures) for f in (gn._lm_chunk, gn._gn_chunk, gd._gd_prange, forward.forward_batch,
+                                        activations.act_vec))
     print(json.dumps({{"signatures_after_import": n}}))
 """)
 

@@ -171,15 +171,16 @@ def gradient_one(pm, x, y, acts, derivs, delta_a, delta_b, grad):
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
-def _affine_lanes(pm, layer, j, src, src_off, zbuf):
-    """``zbuf[l] = b_j + sum_i W[i, j] src[src_off + i, l]``: unit ``j`` of layer ``layer`` for every lane."""
-    n_i = pm.sizes[layer]
-    bj = pm.b[pm.b_off[layer] + j]
+def _affine_lanes(w, row, bj, n_i, src, src_off, zbuf):
+    """``zbuf[l] = bj + sum_i w[row + i] src[src_off + i, l]``: one unit's pre-activation for every lane.
+
+    Takes the weight array itself, not the packed model: fields read from a
+    tuple inside the hot loops cost a reference-count update each.
+    """
     for l in range(zbuf.shape[0]):
         zbuf[l] = bj
-    row = pm.w_off[layer] + j * n_i
     for i in range(n_i):
-        wi = pm.w[row + i]
+        wi = w[row + i]
         s = src[src_off + i]
         for l in range(zbuf.shape[0]):
             zbuf[l] += wi * s[l]
@@ -193,9 +194,10 @@ def forward_jac_lanes(pm, x, cur, nxt, zbuf, dbuf, tc, tn, out, jac):
     is that of :func:`forward_jac_one`.  Scratch: ``cur``/``nxt`` (max_width, L),
     ``zbuf``/``dbuf`` (L,), ``tc``/``tn`` (max_width, n_in * L).
     """
-    sizes = pm.sizes
+    # the packed arrays as locals, out of the hot loops (see _affine_lanes)
+    sizes, w, w_off, b, b_off, codes, params = pm.sizes, pm.w, pm.w_off, pm.b, pm.b_off, pm.codes, pm.params
     n_lanes = x.shape[1]
-    n_layers = pm.codes.shape[0]
+    n_layers = codes.shape[0]
     n0 = sizes[0]
     width = n0 * n_lanes
     for k in range(n0):
@@ -204,20 +206,20 @@ def forward_jac_lanes(pm, x, cur, nxt, zbuf, dbuf, tc, tn, out, jac):
     for layer in range(n_layers):
         n_i = sizes[layer]
         for j in range(sizes[layer + 1]):
-            _affine_lanes(pm, layer, j, cur, 0, zbuf)
-            act_vec(zbuf, nxt[j], dbuf, n_lanes, pm.codes[layer], pm.params[layer])
-            row = pm.w_off[layer] + j * n_i
+            row = w_off[layer] + j * n_i
+            _affine_lanes(w, row, b[b_off[layer] + j], n_i, cur, 0, zbuf)
+            act_vec(zbuf, nxt[j], dbuf, n_lanes, codes[layer], params[layer])
             trow = tn[j]
             if layer == 0:
                 for k in range(n0):
-                    wk = pm.w[row + k]
+                    wk = w[row + k]
                     for l in range(n_lanes):
                         trow[k * n_lanes + l] = dbuf[l] * wk
             else:
                 for q in range(width):
                     trow[q] = 0.0
                 for i in range(n_i):
-                    wi = pm.w[row + i]
+                    wi = w[row + i]
                     src = tc[i]
                     for q in range(width):
                         trow[q] += wi * src[q]
@@ -240,18 +242,19 @@ def forward_store_lanes(pm, x, acts, derivs, zbuf):
     Row ``off_l + j`` holds unit ``j`` of layer ``l`` (the input first).
     Returns the row offset of the output layer.
     """
-    sizes = pm.sizes
+    sizes, w, w_off, b, b_off, codes, params = pm.sizes, pm.w, pm.w_off, pm.b, pm.b_off, pm.codes, pm.params
     n_lanes = x.shape[1]
     for k in range(sizes[0]):
         for l in range(n_lanes):
             acts[k, l] = x[k, l]
     off_in = 0
     off_out = sizes[0]
-    for layer in range(pm.codes.shape[0]):
+    for layer in range(codes.shape[0]):
+        n_i = sizes[layer]
         n_o = sizes[layer + 1]
         for j in range(n_o):
-            _affine_lanes(pm, layer, j, acts, off_in, zbuf)
-            act_vec(zbuf, acts[off_out + j], derivs[off_out + j], n_lanes, pm.codes[layer], pm.params[layer])
+            _affine_lanes(w, w_off[layer] + j * n_i, b[b_off[layer] + j], n_i, acts, off_in, zbuf)
+            act_vec(zbuf, acts[off_out + j], derivs[off_out + j], n_lanes, codes[layer], params[layer])
         off_in = off_out
         off_out += n_o
     return off_in

@@ -53,7 +53,11 @@ class GdParams(NamedTuple):
 
 
 class _Scratch(NamedTuple):
-    """Work vectors of one target: every layer's activations/derivatives (sum(sizes),), backprop (max_width,), trial point and gradient (n_in,)."""
+    """Work vectors of one target.
+
+    Every layer's activations and derivatives (sum(sizes),), backprop
+    vectors (max_width,), the trial point and its gradient (n_in,).
+    """
 
     acts: np.ndarray
     derivs: np.ndarray
@@ -153,7 +157,8 @@ def gd_one(pm, cfg, hp, x, y, hist, record):
     s2 = np.zeros(n0)
     cost, res = _grad(pm, x, y, sc, g)
     if record:
-        hist[0, :] = x
+        for k in range(n0):
+            hist[0, k] = x[k]
     step = hp.lr  # line search: current step length
     it = 0
     while True:
@@ -170,7 +175,8 @@ def gd_one(pm, cfg, hp, x, y, hist, record):
             project(x, cfg)
             cost, res = _grad(pm, x, y, sc, g)
         if record:
-            hist[it, :] = x
+            for k in range(n0):
+                hist[it, k] = x[k]
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
@@ -186,7 +192,8 @@ def _gd_prange(pm, cfg, hp, x0s, ys, xs, status, iters, hist):
     for t in numba.prange(n):
         x = x0s[t].copy()
         st, it = gd_one(pm, cfg, hp, x, ys[t], hist, record)
-        xs[t, :] = x
+        for k in range(x.shape[0]):  # loops, not slice assignment (which costs seconds of compile time)
+            xs[t, k] = x[k]
         status[t] = st
         iters[t] = it
 

@@ -207,7 +207,7 @@ def verdicts(res, tol: float, iters, max_iter: int, stalled) -> NDArray[np.int8]
 # Lane linear algebra: one (p, p) system per lane, stored as mat[i, j, lane].
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def cholesky_lanes(mat, p, solved, piv):
     """Overwrite the lower triangle of every lane's ``mat[:p, :p]`` with its Cholesky factor.
 
@@ -234,7 +234,7 @@ def cholesky_lanes(mat, p, solved, piv):
                 mat[i, j, l] = s / piv[l]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def solve_lanes(mat, sol, p):
     """Solve ``L L^T s = sol`` in place for every lane, ``L`` the factor left by :func:`cholesky_lanes`."""
     n_lanes = mat.shape[2]
