@@ -37,7 +37,7 @@ from numba import njit
 from ...status import LaneState, Status
 from .forward import forward_jac_lanes, forward_store_lanes
 from .primitives import (
-    FASTMATH, LANES, Lanes, cholesky_lanes, frozen, lane_residual, load_lane, next_lane, record_lane, run_chunks,
+    FASTMATH, LANES, Lanes, cholesky_lanes, frozen, lane_residual, load_lane, next_lane, record_lane, run_lane_kernel,
     solve_lanes, verdict,
 )
 
@@ -411,16 +411,6 @@ def _lm_chunk(pm, cfg, x0s, ys, first, stop, out, record):
 # Batches: chunks on a thread pool
 
 
-def _batch(chunk_kernel, pm, cfg, x0s, ys, chunk: int, out) -> None:
-    n = ys.shape[0]
-    record = n == 1 and out.hist.shape[0] > cfg.max_iter
-
-    def run(start: int) -> None:
-        chunk_kernel(pm, cfg, x0s, ys, start, min(n, start + chunk), out, record)
-
-    run_chunks(run, range(0, n, chunk))
-
-
 def lm_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
     """Levenberg–Marquardt over a batch, ``chunk`` targets per work item.
 
@@ -439,7 +429,7 @@ def lm_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
         ``xs`` (N, n_in), ``status`` (N,) int8 :class:`Status` codes, ``iters``
         (N,) (in: iterations already spent; out: total), ``hist``.
     """
-    _batch(_lm_chunk, pm, cfg, x0s, ys, chunk, out)
+    run_lane_kernel(_lm_chunk, pm, cfg, x0s, ys, chunk, out)
 
 
 def gn_square_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
@@ -449,4 +439,4 @@ def gn_square_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
     ``LaneState.HAND_OVER`` where the target needs the damped solver (its
     ``out.xs`` row is where to restart, ``out.iters`` the iterations spent).
     """
-    _batch(_gn_chunk, pm, cfg, x0s, ys, chunk, out)
+    run_lane_kernel(_gn_chunk, pm, cfg, x0s, ys, chunk, out)

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from ...status import LaneState, Status
 
 __all__ = ["FASTMATH", "LANES", "Lanes", "affine", "load_lane", "next_lane", "retire_lane", "record_lane",
-           "lane_residual", "run_chunks", "frozen", "frozen_mask",
+           "lane_residual", "run_chunks", "run_lane_kernel", "frozen", "frozen_mask",
            "verdict", "verdicts", "cholesky_lanes", "solve_lanes", "project"]
 
 #: Floating-point flags of the hot loops.  Only re-association (so that dot
@@ -156,6 +156,21 @@ def run_chunks(run: Callable[[int], None], starts: Sequence[int]) -> None:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for _ in pool.map(run, starts):
             pass
+
+
+def run_lane_kernel(chunk_kernel, pm, cfg, x0s, ys, chunk: int, out) -> None:
+    """Run the ``nogil`` lane kernel ``chunk_kernel(pm, cfg, x0s, ys, first, stop, out, record)`` over a batch.
+
+    ``chunk`` targets per work item (see :func:`run_chunks`); ``record``: the
+    history of a single target is kept when ``out.hist`` has room for it.
+    """
+    n = ys.shape[0]
+    record = n == 1 and out.hist.shape[0] > cfg.max_iter
+
+    def run(start: int) -> None:
+        chunk_kernel(pm, cfg, x0s, ys, start, min(n, start + chunk), out, record)
+
+    run_chunks(run, range(0, n, chunk))
 
 
 # ---------------------------------------------------------------------------
