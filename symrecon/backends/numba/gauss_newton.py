@@ -81,7 +81,7 @@ class _GnState(NamedTuple):
     zbuf: Any
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _gn_step(pm, s, lanes, ys, out_off):
     """``x_new = x - J^{-1} r`` per lane, pushed back through the layer inverses.
 
@@ -132,7 +132,7 @@ def _gn_step(pm, s, lanes, ys, out_off):
                 x_new[k, l] = x[k, l] + v[k, l]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _gn_decide(s, lanes, ys, cfg, out_off, out, record, x0s, next_t, stop):
     """Accept every busy lane's trial point or hand it over, apply the ladder, retire and reload lanes.
 
@@ -326,7 +326,7 @@ def _no_decreasing_step(tries, solved, step, scale, x, l):
     return tries >= MAX_TRIES or (solved and step <= STEP_FLOOR * (1.0 + xmax)) or not (scale > 0.0)
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _lm_decide(s, lanes, ys, cfg, out, record, x0s, next_t, stop):
     """Accept or reject every busy lane's trial point, apply the ladder, retire and reload lanes.
 
