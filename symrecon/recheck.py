@@ -34,10 +34,11 @@ def forward_rows(model: Any, x: NDArray[np.float64]) -> NDArray[np.float64]:
     all_finite = bool(np.all(finite))
     with np.errstate(all="ignore"):
         if finite.sum() >= PARALLEL_ROWS:
-            from .solvers._kernels import forward_batch, pack
+            from .backends.numba.forward import forward_batch
+            from .backends.numba.pack import pack
 
             xs = np.ascontiguousarray(x if all_finite else x[finite], dtype=np.float64)
-            good = forward_batch(*pack(model).args, xs)
+            good = forward_batch(pack(model), xs)
         elif all_finite:
             return np.asarray(model.forward(x), dtype=np.float64)
         else:

@@ -1,4 +1,4 @@
-"""Helpers shared by the iterative solvers (starting points, bounds, kernel buffers)."""
+"""Helpers shared by the iterative solvers (starting points, iteration limits, kernel buffers)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..status import Status
 from ._base import BlockResult, Problem
 
-__all__ = ["start_points", "bound_arrays", "iteration_limit", "targets", "KernelRun", "HISTORY_BYTES"]
+__all__ = ["start_points", "iteration_limit", "targets", "history_rows", "KernelRun", "HISTORY_BYTES"]
 
 #: the most memory a single target's iteration history may take; longer runs record none
 HISTORY_BYTES = 64 * 2**20
@@ -38,15 +37,6 @@ def start_points(problem: Problem) -> NDArray[np.float64]:
     return x
 
 
-def bound_arrays(problem: Problem) -> tuple[NDArray[np.float64], NDArray[np.float64], bool]:
-    """``(lower, upper, has_bounds)`` as contiguous arrays for the kernels (±inf when unbounded)."""
-    n_in = problem.model.n_in
-    if problem.lower is None or problem.upper is None:
-        return np.full(n_in, -np.inf), np.full(n_in, np.inf), False
-    # writable copies: numba compiles a separate specialisation for read-only arrays
-    return np.array(problem.lower, dtype=np.float64), np.array(problem.upper, dtype=np.float64), True
-
-
 def iteration_limit(problem: Problem, default: int) -> int:
     """``problem.max_iter`` or the solver's default."""
     return default if problem.max_iter is None else int(problem.max_iter)
@@ -60,37 +50,45 @@ def history_rows(max_iter: int, n_in: int) -> int:
 
 @dataclass
 class KernelRun:
-    """The arrays an iterative kernel reads and fills, prepared once per block.
+    """What an iterative kernel reads and fills, prepared once per block.
 
-    Inputs: packed model ``pm``, ``max_iter``, box ``lower``/``upper``/``has_bounds``,
-    starting points ``x0`` (N, n_in) and targets ``ys`` (N, n_out).  Outputs the
-    kernels write: ``xs`` (N, n_in), ``status`` (N,) :class:`~symrecon.Status`
-    codes (``NOT_RUN`` until written), ``iters`` (N,), and ``hist``
-    (max_iter + 1, n_in) for a single target (else empty).
+    Inputs: the packed model ``pm`` (:class:`~symrecon.backends.numba.pack.PackedModel`,
+    with the layer inverses when ``inverses``), the settings ``cfg``
+    (the block's tolerance scaled by ``tol_margin``, ``max_iter``, the box),
+    starting points ``x0`` (N, n_in) and targets ``ys`` (N, n_out).  Outputs
+    the kernels write: ``out`` (:class:`~symrecon.backends.numba.pack.Outputs`:
+    ``xs`` (N, n_in, NaN until written), ``status`` (N,) int8
+    :class:`~symrecon.status.Status` codes starting at ``NOT_RUN``, ``iters``
+    (N,), and ``hist`` (max_iter + 1, n_in) for a single target when it fits
+    in :data:`HISTORY_BYTES`, else empty).
     """
 
     problem: Problem
     default_max_iter: int
+    inverses: bool = False
+    tol_margin: float = 1.0
 
     def __post_init__(self) -> None:
-        from ._kernels import pack
+        from ..backends.numba.pack import outputs, pack, settings
 
         problem = self.problem
         n, n0 = problem.n_targets, problem.model.n_in
-        self.pm = pack(problem.model)
-        self.max_iter = iteration_limit(problem, self.default_max_iter)
-        self.lower, self.upper, self.has_bounds = bound_arrays(problem)
+        self.pm = pack(problem.model, inverses=self.inverses)
+        max_iter = iteration_limit(problem, self.default_max_iter)
+        tol = self.tol_margin * problem.kernel_tol
+        if problem.lower is not None and problem.upper is not None:
+            self.cfg = settings(tol, max_iter, problem.lower, problem.upper)
+        else:
+            self.cfg = settings(tol, max_iter, n_in=n0)
         self.x0 = start_points(problem)
         self.ys = targets(problem)
-        self.xs = np.full((n, n0), np.nan)
-        self.status = np.full(n, Status.NOT_RUN, dtype=np.int8)
-        self.iters = np.zeros(n, dtype=np.int64)
-        self.hist = np.zeros((history_rows(self.max_iter, n0) if problem.single else 0, n0))
+        self.out = outputs(n, n0, history_rows(max_iter, n0) if problem.single else 0)
 
     def result(self, method: str, stats: dict[str, Any]) -> BlockResult:
         """The :class:`BlockResult` of what the kernels wrote."""
+        out = self.out
         history = None
-        if self.problem.single and self.hist.shape[0]:
-            history = self.hist[: int(self.iters[0]) + 1].copy()
-        return BlockResult(x=self.xs, status=self.status, n_iter=self.iters, method=method,
-                           history=history, stats=stats)
+        if self.problem.single and out.hist.shape[0]:
+            history = out.hist[: int(out.iters[0]) + 1].copy()
+        return BlockResult(x=out.xs, status=out.status, n_iter=out.iters, method=method, history=history,
+                           stats=stats)

@@ -55,6 +55,7 @@ from numpy.typing import NDArray
 
 from ..errors import NotInvertibleError
 from ..models import Sequential
+from ..recheck import forward_rows, max_residual
 from ..status import Status
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
@@ -187,15 +188,5 @@ class Auto(AbstractSolver):
 
 
 def _residuals(model: Sequential, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Max-norm residual per row (inf where not finite); the parallel kernel for big batches."""
-    finite = np.all(np.isfinite(x), axis=1)
-    out = np.full(y.shape, np.nan)
-    with np.errstate(all="ignore"):
-        if np.sum(finite) >= 4096:
-            from ._kernels import forward_batch, pack
-
-            out[finite] = forward_batch(*pack(model).args, np.ascontiguousarray(x[finite]))
-        elif np.any(finite):
-            out[finite] = model.forward(x[finite])
-        r = np.max(np.abs(out - y), axis=1)
-    return np.where(np.isfinite(r), r, np.inf)
+    """Max-norm residual per row (inf where not finite), by the same re-check the result uses."""
+    return max_residual(forward_rows(model, x), y)

@@ -19,9 +19,6 @@ The write-up's run (W = 0.4, b = -25, y0 = 100, lr = 0.4, from x = 1, 200 iterat
 >>> round(float(res.x[0]), 6), res.n_iter, res.history.shape
 (312.5, 200, (201, 1))
 """
-
-from __future__ import annotations
-
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -35,6 +32,7 @@ __all__ = ["GradientDescent"]
 #: default learning rate per optimizer (for "linesearch": the first trial step)
 DEFAULT_LEARNING_RATE = {"constant": 0.01, "momentum": 0.01, "adam": 0.01, "linesearch": 1.0}
 
+
 @register
 @dataclass(frozen=True)
 class GradientDescent(AbstractSolver):
@@ -43,7 +41,7 @@ class GradientDescent(AbstractSolver):
     Parameters
     ----------
     optimizer : {"linesearch", "constant", "momentum", "adam"}, default "linesearch"
-        Update rule (see :mod:`symrecon.solvers._gd_kernels`).
+        Update rule (see :mod:`symrecon.backends.numba.gd`).
     learning_rate : float, optional
         Step size; default per optimizer (:data:`DEFAULT_LEARNING_RATE`).
     beta1 : float, default 0.9
@@ -70,10 +68,10 @@ class GradientDescent(AbstractSolver):
     eps: float = 1e-8
 
     def __post_init__(self) -> None:
-        from ._gd_kernels import OPTIMIZERS
+        from ..backends.numba.gd import OPTIMIZERS
 
-        checks: dict[str, str | tuple[str, ...]] = {"optimizer": tuple(sorted(OPTIMIZERS)), "beta1": "unit_interval", "beta2": "unit_interval",
-                  "eps": "positive"}
+        checks: dict[str, str | tuple[str, ...]] = {"optimizer": tuple(sorted(OPTIMIZERS)), "beta1": "unit_interval",
+                                                    "beta2": "unit_interval", "eps": "positive"}
         if self.learning_rate is not None:
             checks["learning_rate"] = "positive"
         for option, kind in checks.items():
@@ -85,20 +83,10 @@ class GradientDescent(AbstractSolver):
         return float(DEFAULT_LEARNING_RATE[self.optimizer] if self.learning_rate is None else self.learning_rate)
 
     def solve_block(self, problem: Problem) -> BlockResult:
-        from ._gd_kernels import OPTIMIZERS, gd_batch
+        from ..backends.numba.gd import OPTIMIZERS, GdParams, gd_batch
 
         run = KernelRun(problem, self.default_max_iter)
         lr = self.effective_learning_rate
-        opt = OPTIMIZERS[self.optimizer]
-
-        def work(start: int, stop: int) -> None:
-            sl = slice(start, stop)
-            gd_batch(*run.pm.args, run.x0[sl], run.ys[sl], run.lower, run.upper, run.has_bounds, problem.kernel_tol,
-                     run.max_iter, opt, lr, float(self.beta1), float(self.beta2), float(self.eps), run.xs[sl],
-                     run.status[sl], run.iters[sl], run.hist)
-
-        work(0, problem.n_targets)
-        return run.result(
-            self.name,
-            {"optimizer": self.optimizer, "learning_rate": lr, "max_iter": run.max_iter},
-        )
+        hp = GdParams(OPTIMIZERS[self.optimizer], lr, float(self.beta1), float(self.beta2), float(self.eps))
+        gd_batch(run.pm, run.cfg, hp, run.x0, run.ys, run.out)
+        return run.result(self.name, {"optimizer": self.optimizer, "learning_rate": lr, "max_iter": run.cfg.max_iter})

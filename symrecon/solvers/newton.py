@@ -4,7 +4,7 @@ The default iterative method.  Inputs are small (tens to hundreds of
 dimensions), so a second-order step per target is cheap and converges in a
 handful of iterations where first-order input descent needs thousands.
 
-Algorithm (per target, see :mod:`symrecon.solvers._newton_kernels`):
+Algorithm (per target, see :mod:`symrecon.backends.numba.gauss_newton`):
 
 1. *Square chains* (every layer ``n x n``, no bounds): Gauss–Newton steps
    ``d = -J^{-1} r`` computed factor by factor, ``J^{-1} = W_1^{-T} D_1^{-1}
@@ -32,35 +32,20 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..backends.numba.pack import layer_inverses
+from ..status import LaneState
 from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
 from ._common import KernelRun
 
-__all__ = ["GaussNewton"]
+__all__ = ["GaussNewton", "layer_inverses"]
 
-#: layers whose condition number exceeds this are not inverted for the structured phase
-MAX_LAYER_COND = 1e10
 #: the kernels stop at this fraction of ``tol`` so that the independent re-check
 #: (NumPy forward pass, a few ulps different) is comfortably within ``tol``
 TOL_MARGIN = 0.5
-#: targets per parallel work item of the damped solver
+#: targets per parallel work item of the lane kernels
 LANE_CHUNK = 256
-
-
-def layer_inverses(model) -> np.ndarray | None:
-    """``W_l^{-1}`` of every layer, flattened like the packed weights; None if not a square chain.
-
-    Returns None when a layer is not square or is ill-conditioned
-    (condition number above :data:`MAX_LAYER_COND`).
-    """
-    parts = []
-    for layer in model.layers:
-        k = layer.kernel
-        if k.shape[0] != k.shape[1] or not np.linalg.cond(k) < MAX_LAYER_COND:
-            return None
-        parts.append(np.linalg.inv(k).ravel())
-    return np.ascontiguousarray(np.concatenate(parts))
 
 
 @register
@@ -92,36 +77,24 @@ class GaussNewton(AbstractSolver):
         object.__setattr__(self, "structured", check_option(self.name, "structured", self.structured, "bool"))
 
     def solve_block(self, problem: Problem) -> BlockResult:
-        from ._newton_kernels import gn_square_batch, lm_batch
+        from ..backends.numba.gauss_newton import gn_square_batch, lm_batch
+        from ..backends.numba.pack import Outputs
 
-        run = KernelRun(problem, self.default_max_iter)
-        pm, max_iter, lower, upper, has_bounds = run.pm, run.max_iter, run.lower, run.upper, run.has_bounds
-        x0, ys, xs, status, iters, hist = run.x0, run.ys, run.xs, run.status, run.iters, run.hist
-        tol = TOL_MARGIN * problem.kernel_tol
-        winv = layer_inverses(problem.model) if (self.structured and not has_bounds) else None
-        n_damped = 0
-
-        def work(start: int, stop: int) -> None:
-            nonlocal n_damped
-            sl = slice(start, stop)
-            if winv is not None:
-                gn_square_batch(*pm.args, winv, x0[sl], ys[sl], tol, max_iter, LANE_CHUNK, xs[sl], status[sl], iters[sl],
-                                hist)
-                rest = start + np.flatnonzero(status[sl] == 0)
-            else:
-                xs[sl] = x0[sl]
-                rest = np.arange(start, stop)
+        run = KernelRun(problem, self.default_max_iter, inverses=self.structured and not problem.has_bounds,
+                        tol_margin=TOL_MARGIN)
+        pm, cfg, out = run.pm, run.cfg, run.out
+        n_damped = problem.n_targets
+        if not pm.structured:
+            lm_batch(pm, cfg, run.x0, run.ys, LANE_CHUNK, out)
+        else:
+            gn_square_batch(pm, cfg, run.x0, run.ys, LANE_CHUNK, out)
+            rest = np.flatnonzero(out.status == LaneState.HAND_OVER)
+            n_damped = int(rest.size)
             if rest.size:
-                n_damped += rest.size
-                x_r = np.ascontiguousarray(xs[rest])
-                s_r = np.zeros(rest.size, dtype=np.int8)
-                i_r = np.ascontiguousarray(iters[rest])
-                lm_batch(*pm.args, x_r, np.ascontiguousarray(ys[rest]), lower, upper, has_bounds, tol, max_iter,
-                         LANE_CHUNK, x_r, s_r, i_r, hist)
-                xs[rest], status[rest], iters[rest] = x_r, s_r, i_r
-
-        work(0, problem.n_targets)
-        return run.result(
-            self.name,
-            {"structured": winv is not None, "n_damped": int(n_damped), "max_iter": max_iter},
-        )
+                # the damped solver restarts where the structured phase stopped, counting its iterations
+                x_r = np.ascontiguousarray(out.xs[rest])
+                sub = Outputs(x_r, np.zeros(rest.size, dtype=np.int8), np.ascontiguousarray(out.iters[rest]),
+                              out.hist)
+                lm_batch(pm, cfg, x_r, np.ascontiguousarray(run.ys[rest]), LANE_CHUNK, sub)
+                out.xs[rest], out.status[rest], out.iters[rest] = sub.xs, sub.status, sub.iters
+        return run.result(self.name, {"structured": pm.structured, "n_damped": n_damped, "max_iter": cfg.max_iter})

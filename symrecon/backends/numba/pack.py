@@ -1,0 +1,175 @@
+"""The packed model every numba kernel reads, and the small bundles of per-solve settings and outputs.
+
+A :class:`~symrecon.Sequential` of :class:`~symrecon.Dense` layers is
+flattened once into a :class:`PackedModel`: a ``NamedTuple`` of contiguous
+arrays that numba passes as *one* argument.  Layout with ``L`` layers:
+
+* ``sizes`` (L + 1,) int64: ``sizes[0] = n_in``, ``sizes[l + 1]`` = width of layer ``l``.
+* ``w`` flat float64; layer ``l``'s kernel stored *transposed* (``n_out, n_in``,
+  row-major) from ``w[w_off[l]]``: the layout for pushing vectors backwards
+  (``W v``) and tangents forwards as contiguous multiply-adds.
+* ``wk`` the same kernels in Keras layout (``n_in, n_out``, row-major), the
+  layout for the forward pass ``x @ W``.
+* ``b`` flat float64, layer ``l``'s bias from ``b_off[l]``.
+* ``codes`` (L,) int64 and ``params`` (L,) float64: each layer's
+  :class:`~symrecon.activations.KernelCode` and parameter.
+* ``winv`` flat float64: ``W_l^{-1}`` of every layer (row-major, at the offsets
+  of ``w``) for the structured Gauss–Newton phase; empty when the model is not
+  a chain of square, well-conditioned layers (or the inverses were not asked for).
+
+Examples
+--------
+>>> import numpy as np, symrecon as sr
+>>> from symrecon.backends.numba.pack import pack
+>>> pm = pack(sr.Sequential([sr.Dense([[0.4, 0.1]], [-25.0, 0.0], "tanh")]))
+>>> pm.n_in, pm.n_out, pm.max_width, pm.winv.size
+(1, 2, 2, 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["PackedModel", "Settings", "Outputs", "pack", "layer_inverses", "unpack_layers", "settings", "outputs",
+           "MAX_LAYER_COND"]
+
+#: layers whose condition number exceeds this are not inverted for the structured phase
+MAX_LAYER_COND = 1e10
+
+
+class PackedModel(NamedTuple):
+    """A dense network as flat arrays (see the module docstring for the layout)."""
+
+    sizes: NDArray[np.int64]
+    w: NDArray[np.float64]
+    wk: NDArray[np.float64]
+    w_off: NDArray[np.int64]
+    b: NDArray[np.float64]
+    b_off: NDArray[np.int64]
+    codes: NDArray[np.int64]
+    params: NDArray[np.float64]
+    winv: NDArray[np.float64]
+
+    @property
+    def n_in(self) -> int:
+        return int(self.sizes[0])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.sizes[-1])
+
+    @property
+    def max_width(self) -> int:
+        return int(np.max(self.sizes))
+
+    @property
+    def structured(self) -> bool:
+        """Whether the layer inverses of the structured Gauss–Newton phase are present."""
+        return self.winv.size > 0
+
+
+class Settings(NamedTuple):
+    """Per-solve settings of an iterative kernel.
+
+    ``tol`` max-norm residual, ``max_iter`` iteration limit, ``lower``/``upper``
+    (n_in,) box (±inf when unbounded; ignored unless ``has_bounds``).
+    """
+
+    tol: float
+    max_iter: int
+    lower: NDArray[np.float64]
+    upper: NDArray[np.float64]
+    has_bounds: bool
+
+
+class Outputs(NamedTuple):
+    """What an iterative kernel writes, per target.
+
+    ``xs`` (N, n_in) answers; ``status`` (N,) int8
+    :class:`~symrecon.status.Status` codes (rows start at ``NOT_RUN``);
+    ``iters`` (N,) int64 iterations (an input too where a phase continues
+    another's count); ``hist`` (H, n_in) ``x`` per iteration, recorded only
+    for a single target when ``H > max_iter``.
+    """
+
+    xs: NDArray[np.float64]
+    status: NDArray[np.int8]
+    iters: NDArray[np.int64]
+    hist: NDArray[np.float64]
+
+
+def settings(tol: float, max_iter: int, lower: Any = None, upper: Any = None, n_in: int | None = None) -> Settings:
+    """A :class:`Settings` with the exact scalar types the kernels are compiled for.
+
+    Without bounds, ``n_in`` gives the length of the ±inf arrays.
+    """
+    if lower is None:
+        return Settings(float(tol), int(max_iter), np.full(n_in, -np.inf), np.full(n_in, np.inf), False)
+    # writable copies: numba compiles a separate specialisation for read-only arrays
+    return Settings(float(tol), int(max_iter), np.array(lower, dtype=np.float64),
+                    np.array(upper, dtype=np.float64), True)
+
+
+def outputs(n: int, n_in: int, hist_rows: int = 0) -> Outputs:
+    """Fresh :class:`Outputs` for ``n`` targets: status ``NOT_RUN`` (zeros), no iterations yet."""
+    return Outputs(np.full((n, n_in), np.nan), np.zeros(n, dtype=np.int8), np.zeros(n, dtype=np.int64),
+                   np.zeros((hist_rows, n_in)))
+
+
+def layer_inverses(model: Any) -> NDArray[np.float64] | None:
+    """``W_l^{-1}`` of every layer, flattened like the packed weights; None if not a square chain.
+
+    Returns None when a layer is not square or is ill-conditioned
+    (condition number above :data:`MAX_LAYER_COND`).
+    """
+    parts = []
+    for layer in model.layers:
+        k = layer.kernel
+        if k.shape[0] != k.shape[1] or not np.linalg.cond(k) < MAX_LAYER_COND:
+            return None
+        parts.append(np.linalg.inv(k).ravel())
+    return np.ascontiguousarray(np.concatenate(parts))
+
+
+def pack(model: Any, inverses: bool = False) -> PackedModel:
+    """Flatten a :class:`~symrecon.Sequential` of :class:`~symrecon.Dense` layers.
+
+    Parameters
+    ----------
+    model : Sequential
+    inverses : bool, default False
+        Also store the layer inverses of the structured Gauss–Newton phase
+        (left empty when :func:`layer_inverses` says the chain has none).
+
+    Returns
+    -------
+    PackedModel
+    """
+    layers = model.layers
+    sizes = np.array([layers[0].n_in] + [layer.n_out for layer in layers], dtype=np.int64)
+    counts = [layer.kernel.size for layer in layers]
+    winv = layer_inverses(model) if inverses else None
+    return PackedModel(
+        sizes=sizes,
+        # transposed: row j holds the weights into unit j (contiguous dot products)
+        w=np.ascontiguousarray(np.concatenate([np.ravel(layer.kernel.T) for layer in layers])),
+        wk=np.ascontiguousarray(np.concatenate([np.ravel(layer.kernel) for layer in layers])),
+        w_off=np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64),
+        b=np.ascontiguousarray(np.concatenate([np.asarray(layer.bias, dtype=np.float64) for layer in layers])),
+        b_off=np.concatenate([[0], np.cumsum(sizes[1:])[:-1]]).astype(np.int64),
+        codes=np.array([layer.activation.kernel_code for layer in layers], dtype=np.int64),
+        params=np.array([layer.activation.param for layer in layers], dtype=np.float64),
+        winv=np.empty(0) if winv is None else winv,
+    )
+
+
+def unpack_layers(pm: PackedModel) -> Iterator[tuple[NDArray[np.float64], NDArray[np.float64], int, float]]:
+    """``(kernel (n_in, n_out), bias (n_out,), code, param)`` per layer: the packing read back (for tests)."""
+    for layer in range(len(pm.codes)):
+        n_i, n_o = int(pm.sizes[layer]), int(pm.sizes[layer + 1])
+        kernel = pm.wk[pm.w_off[layer]: pm.w_off[layer] + n_i * n_o].reshape(n_i, n_o)
+        yield kernel, pm.b[pm.b_off[layer]: pm.b_off[layer] + n_o], int(pm.codes[layer]), float(pm.params[layer])
