@@ -40,8 +40,6 @@ from ._archive import (
     CONFIG_MEMBER,
     METADATA_MEMBER,
     WEIGHTS_MEMBER,
-    SafeH5,
-    attr_str,
     is_hdf5,
     is_zip,
     parse_json,
@@ -50,6 +48,7 @@ from ._archive import (
 )
 from ._build import Context, build_layers
 from ._config import IGNORED_TOP_KEYS, Node, parse_model, scan
+from ._h5tree import SafeH5, attr_str
 from ._weights import fill_model, from_legacy_file, from_live_model, from_v3_file
 
 __all__ = ["from_keras", "load_keras"]
@@ -102,14 +101,11 @@ def load_keras(path: PathLike, weights: PathLike | None = None, *,
     >>> m                                                          # doctest: +SKIP
     Sequential([Dense(3->4, activation='tanh', name='hidden'), ...], name='dense_chain')
     """
-    where = os.fspath(path)
     try:
         return _load(path, weights, architecture)
-    except SymreconError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
-        # h5py and zipfile report damage in many ways; none of them may escape as a traceback of theirs.
-        raise ModelFormatError(f"{where}: damaged or inconsistent file ({type(exc).__name__}: {exc})") from exc
+    except RecursionError:
+        # Only the file's nesting drives the recursion of the config and tree walkers.
+        raise ModelFormatError(f"{os.fspath(path)}: model configuration is nested too deeply") from None
 
 
 def _major(version: Any, where: str) -> int:
