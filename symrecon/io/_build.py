@@ -33,6 +33,15 @@ from ._config import Node, parse_model
 #: Numerical floor Keras's Normalization layer puts under the standard deviation.
 NORMALIZATION_EPSILON = 1e-7
 
+#: Layers without a kernel (BatchNormalization, Normalization, an activation
+#: layer that cannot fold into a preceding linear Dense) become a Dense with a
+#: diagonal or identity ``width x width`` matrix, the only layer form the
+#: solvers read.  The width may come from nothing but a number in the config,
+#: so such layers are refused beyond this width (32 MiB per matrix) and beyond
+#: :data:`MAX_SQUARE_BYTES` for all of them together.
+MAX_SQUARE_WIDTH = 2048
+MAX_SQUARE_BYTES = 128 * 2**20
+
 
 @dataclass
 class Context:
@@ -48,12 +57,15 @@ class Context:
         Width of the current activations (None until known).
     seq : bool or None
         Whether the current activations have a time axis (None: unknown).
+    square_bytes : int
+        Bytes of the square matrices built so far (see :data:`MAX_SQUARE_BYTES`).
     """
 
     where: str
     keras_major: int = 3
     width: int | None = None
     seq: bool | None = None
+    square_bytes: int = 0
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,19 @@ def _axis_is_last(ctx: Context, node: Node, axis: Any) -> bool:
         return True
     rank = 3 if ctx.seq else 2
     return isinstance(axis, int) and not isinstance(axis, bool) and axis == rank - 1
+
+
+def _check_square(ctx: Context, node: Node, width: int) -> None:
+    """Refuse a ``width x width`` matrix beyond :data:`MAX_SQUARE_WIDTH` / :data:`MAX_SQUARE_BYTES`."""
+    if width > MAX_SQUARE_WIDTH or ctx.square_bytes + 8 * width * width > MAX_SQUARE_BYTES:
+        raise _bad(ctx, node, f"would become a Dense layer with a {width} x {width} diagonal matrix; layers without "
+                   f"a kernel are limited to {MAX_SQUARE_WIDTH} units and {MAX_SQUARE_BYTES // 2**20} MiB of such "
+                   "matrices per model")
+
+
+def _reserve_square(ctx: Context, node: Node, width: int) -> None:
+    _check_square(ctx, node, width)
+    ctx.square_bytes += 8 * width * width
 
 
 def _need_width(ctx: Context, node: Node) -> int:
@@ -276,6 +301,7 @@ def _bn_weights(cfg: dict) -> list[tuple[str, bool]]:
 
 def _affine(node: Node, ctx: Context, scale: np.ndarray, shift: np.ndarray) -> list[Built]:
     # A per-unit affine map is a diagonal Dense: exact, and invertible iff no scale is 0.
+    _reserve_square(ctx, node, scale.shape[0])
     return [Dense(np.diag(scale), shift, "linear", name=node.name)]
 
 
@@ -317,6 +343,7 @@ def _normalization(node: Node, w: list, ctx: Context) -> list[Built]:
     else:
         mean, var = w[0], w[1]
     width = ctx.width if ctx.width is not None else mean.size
+    _check_square(ctx, node, width)  # before any array of a width that may come from the config alone
     try:
         # Adapted statistics may carry leading 1-axes (broadcast shape); a scalar applies to every unit.
         mean = np.broadcast_to(mean.reshape(-1) if mean.size == width else mean.reshape(()), (width,))
@@ -462,6 +489,7 @@ def build_layers(node: Node, weights: dict[int, list[np.ndarray]], ctx: Context)
                     out[-1] = Dense(prev.kernel, prev.bias, item.activation, name=prev.name)
                     continue
                 width = _need_width(ctx, child)
+                _reserve_square(ctx, child, width)
                 item = Dense(np.eye(width), np.zeros(width), item.activation, name=item.name)
             out.append(item)
             ctx.width = item.n_out
