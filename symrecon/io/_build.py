@@ -40,7 +40,7 @@ NORMALIZATION_EPSILON = 1e-7
 #: so such layers are refused beyond this width (32 MiB per matrix) and beyond
 #: :data:`MAX_SQUARE_BYTES` for all of them together.
 MAX_SQUARE_WIDTH = 2048
-MAX_SQUARE_BYTES = 128 * 2**20
+MAX_SQUARE_BYTES = 64 * 2**20
 
 
 @dataclass
