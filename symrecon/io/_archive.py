@@ -104,7 +104,7 @@ def read_keras_archive(data: bytes, where: str) -> dict[str, bytes]:
     """
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise ModelFormatError(f"{where}: not a readable .keras (zip) archive: {exc}") from None
     with zf:
         infos = zf.infolist()

@@ -309,7 +309,7 @@ def _batch_norm(node: Node, w: list, ctx: Context) -> list[Built]:
     if not _axis_is_last(ctx, node, node.config.get("axis", -1)):
         raise _unsupported(ctx, node, f"normalising over axis {node.config.get('axis')!r} is not supported "
                            "(only the last, feature axis)")
-    width = ctx.width if ctx.width is not None else w[-1].shape[0]
+    width = ctx.width if ctx.width is not None else (w[-1].shape[0] if w[-1].ndim == 1 else -1)
     named = dict(zip((n for n, _ in _bn_weights(node.config)), w))
     for key, arr in named.items():
         _check_shape(ctx, node, key, arr, (width,))

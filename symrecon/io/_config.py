@@ -138,7 +138,8 @@ def _scan_dict(d: dict, where: str, p: _JsonPath) -> None:
     registered = d.get("registered_name")
     # Keras's own unexported classes (e.g. raw ops in keras.src.ops) register under their class name.
     own = registered == cls and isinstance(module, str) and module.startswith("keras.")
-    if "registered_name" in d and registered not in KERAS_REGISTERED_NAMES and not own:
+    known = registered is None or (isinstance(registered, str) and registered in KERAS_REGISTERED_NAMES)
+    if "registered_name" in d and not known and not own:
         raise _refuse(where, _describe(d, p) + f" (registered_name {d['registered_name']!r})",
                       "custom registered classes are code outside Keras")
     if isinstance(cls, str) and cls.endswith("DTypePolicy") and cls not in FLOAT_POLICIES:
@@ -269,7 +270,8 @@ def _history_names(obj: Any, out: list[str]) -> None:
     """Collect the layer names tensors in ``inbound_nodes`` come from (Keras 3 and 2 forms)."""
     if isinstance(obj, dict):
         if obj.get("class_name") == "__keras_tensor__":
-            hist = (obj.get("config") or {}).get("keras_history")
+            cfg = obj.get("config")
+            hist = cfg.get("keras_history") if isinstance(cfg, dict) else None
             if isinstance(hist, list) and hist and isinstance(hist[0], str):
                 out.append(hist[0])
             return

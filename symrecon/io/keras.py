@@ -154,6 +154,8 @@ def _load(path: PathLike, weights: PathLike | None, architecture: Any) -> Sequen
                                        "(a .keras/config.json path or a symrecon Sequential)")
             if isinstance(architecture, Sequential):
                 return fill_model(h5, architecture)
+        if not isinstance(architecture, (str, os.PathLike)):
+            raise TypeError(f"architecture must be a symrecon Sequential or a path; got {type(architecture).__name__}")
         return load_keras(architecture, weights=path)
     if data.lstrip()[:1] in (b"{", b"["):
         _no_architecture(architecture, where)
