@@ -26,7 +26,7 @@ DATA = ROOT / "tests" / "data" / "keras"
 def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+                          check=False, text=True, timeout=timeout)
 
 
 @pytest.fixture

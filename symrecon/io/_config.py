@@ -95,7 +95,7 @@ class _JsonPath:
     proportion to the number of values times their depth.
     """
 
-    __slots__ = ("parent", "key")
+    __slots__ = ("key", "parent")
 
     def __init__(self, parent: _JsonPath | None, key: str | int):
         self.parent = parent

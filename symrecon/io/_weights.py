@@ -25,9 +25,9 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..models import Dense, Sequential
 from ..recurrent import GRU, LSTM, AbstractRecurrent, SimpleRNN
-from ._h5tree import H5Dataset, H5Group, SafeH5, attr_str, attr_str_list
 from ._build import expected_weights, kind_of
 from ._config import Node, counted_group_names
+from ._h5tree import H5Dataset, H5Group, SafeH5, attr_str, attr_str_list
 
 #: Where a container keeps its layers (the second is tf.keras 2.13's spelling).
 LAYER_GROUPS = ("layers", "_layer_checkpoint_dependencies")
