@@ -82,3 +82,27 @@ def test_deeply_nested_models_are_a_model_format_error(tmp_path):
             zf.writestr(name, blob)
     with pytest.raises(ModelFormatError, match="deep.keras"):
         sr.load_keras(path)
+
+
+@pytest.mark.parametrize("error", [AttributeError, TypeError, KeyError, ValueError])
+def test_bug_in_the_hdf5_walker_is_not_a_damaged_file(monkeypatch, error):
+    # The walker runs in the helper process; its reply says whether the file or the code failed.
+    from symrecon.io import _h5tree, _h5walk
+
+    def broken(self, ds, path):
+        raise error("bug in the walker")
+
+    monkeypatch.setattr(_h5walk.Walker, "dataset", broken)
+    reply = _h5walk.handle({"where": "f.h5", "budget": 10**8}, (DATA / "dense_chain.h5").read_bytes())
+    with pytest.raises(RuntimeError, match="bug in the walker") as info:
+        _h5tree.decode(reply, "f.h5")
+    assert not isinstance(info.value, ModelFormatError)
+
+
+def test_h5py_errors_on_a_damaged_file_are_model_format_errors():
+    from symrecon.io import _h5tree, _h5walk
+
+    data = (DATA / "dense_chain.h5").read_bytes()
+    reply = _h5walk.handle({"where": "f.h5", "budget": 10**8}, data[:len(data) // 2])
+    with pytest.raises(ModelFormatError, match="f.h5: not a readable HDF5 file"):
+        _h5tree.decode(reply, "f.h5")

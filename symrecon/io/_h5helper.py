@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from ..errors import ModelFormatError
-from ._h5walk import LENGTH
+from ._h5walk import LENGTH, handle
 
 #: Seconds one file may take in the helper before it is killed (a legitimate file takes milliseconds).
 PARSE_TIMEOUT = 60.0
@@ -132,17 +132,23 @@ def _forget_after_fork() -> None:
     _helper, _lock = None, threading.Lock()
 
 
-os.register_at_fork(after_in_child=_forget_after_fork)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 @atexit.register
 def shutdown() -> None:
     """Stop the helper (called at exit; a later load starts a new one)."""
     global _helper
-    with _lock:
+    # A thread still inside a load must not keep the interpreter from exiting: kill its helper instead.
+    locked = _lock.acquire(timeout=5.0)
+    try:
         if _helper is not None and _helper.owner == os.getpid():
-            _helper.close()
+            _helper.close() if locked else _helper.kill()
         _helper = None
+    finally:
+        if locked:
+            _lock.release()
 
 
 def helper_pid() -> int | None:
@@ -161,6 +167,9 @@ def parse(data: bytes, where: str, budget: int) -> bytes:
     """
     global _helper
     meta = {"where": where, "budget": budget, "timeout": PARSE_TIMEOUT}
+    if os.name != "posix":
+        # No select() on pipes: parse in this process, as symrecon always did outside POSIX.
+        return handle(meta, data)
     with _lock:
         for attempt in (0, 1):
             if _helper is None:

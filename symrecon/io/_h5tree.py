@@ -127,6 +127,9 @@ def decode(reply: bytes, where: str) -> H5Group:
     header = json.loads(reply[LENGTH.size:LENGTH.size + n])
     if "error" in header:
         raise ModelFormatError(header["error"])
+    if "internal_error" in header:
+        raise RuntimeError(f"internal error in symrecon's HDF5 helper while reading {where}:\n"
+                           f"{header['internal_error']}")
     base = LENGTH.size + n
     arrays = []
     for entry in header["arrays"]:

@@ -19,10 +19,11 @@ import io
 import json
 import math
 import os
-import resource
 import signal
 import struct
 import sys
+import traceback
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import h5py
@@ -50,6 +51,13 @@ NEVER_READ_ATTRS = frozenset({"training_config", "compile_config"})
 
 #: Every length on the pipe is a little-endian unsigned 64-bit integer.
 LENGTH = struct.Struct("<Q")
+
+
+#: What h5py raises on a damaged file (found by fuzzing): OSError and RuntimeError from
+#: libhdf5 errors, OverflowError for absurd addresses, TypeError for HDF5 types without a
+#: NumPy equivalent, KeyError/ValueError for unreadable names and values.  Anything else
+#: is a bug in this module and is reported as such.
+H5PY_DAMAGE_ERRORS = (OSError, RuntimeError, OverflowError, TypeError, KeyError, ValueError, IndexError)
 
 
 class Refused(Exception):
@@ -106,6 +114,8 @@ class Walker:
             raise self.refuse(f"HDF5 groups nested deeper than {MAX_H5_DEPTH} at {path!r}")
         children: dict[str, dict] = {}
         for key in group:
+            if not isinstance(key, str):  # h5py yields bytes for names that are not UTF-8
+                raise self.refuse(f"HDF5 name {key!r} under {path!r} is not valid UTF-8")
             sub = path.rstrip("/") + "/" + key
             link = group.get(key, getlink=True)
             if isinstance(link, h5py.SoftLink):
@@ -189,11 +199,16 @@ def snapshot(data: bytes, where: str, budget: int) -> bytes:
         with h5py.File(io.BytesIO(data), "r") as f:
             walker.first_visit(f, "/")
             tree = walker.group(f, "/", 0)
-    except Refused:
-        raise
-    except Exception as exc:  # noqa: BLE001 - h5py reports damage as OSError, KeyError, ValueError, ...
+    except H5PY_DAMAGE_ERRORS as exc:
+        if not _raised_by_h5py(exc):
+            raise
         raise Refused(f"{where}: not a readable HDF5 file ({type(exc).__name__}: {exc})") from None
     return encode(tree, walker.arrays)
+
+
+def _raised_by_h5py(exc: BaseException) -> bool:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return bool(frames) and "h5py" in Path(frames[-1].filename).parts
 
 
 def encode(tree: dict, arrays: list[np.ndarray]) -> bytes:
@@ -206,8 +221,8 @@ def encode(tree: dict, arrays: list[np.ndarray]) -> bytes:
     return b"".join([LENGTH.pack(len(header)), header, *(a.tobytes() for a in arrays)])
 
 
-def error_reply(message: str) -> bytes:
-    header = json.dumps({"error": message}).encode()
+def error_reply(message: str, internal: bool = False) -> bytes:
+    header = json.dumps({"internal_error" if internal else "error": message}).encode()
     return LENGTH.pack(len(header)) + header
 
 
@@ -228,6 +243,7 @@ def _read_exact(fh: BinaryIO, n: int) -> bytes | None:
 def _limit_memory(budget: int, n_data: int) -> None:
     # A backstop under the explicit budget: whatever libhdf5 allocates while
     # reading this file, the helper cannot grow past this address-space size.
+    import resource  # POSIX only; the helper runs only there
     with open("/proc/self/statm") as fh:
         vm_now = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = vm_now + 4 * budget + 2 * n_data + 256 * 2**20
@@ -239,15 +255,15 @@ def handle(meta: dict, data: bytes) -> bytes:
     """One request: the reply for ``data`` (never raises)."""
     where = str(meta.get("where", "HDF5 file"))
     try:
-        if sys.platform.startswith("linux"):
+        if sys.platform.startswith("linux") and meta.get("isolated"):
             _limit_memory(int(meta["budget"]), len(data))
         return snapshot(data, where, int(meta["budget"]))
     except Refused as exc:
         return error_reply(str(exc))
     except MemoryError:
         return error_reply(f"{where}: reading this HDF5 file needs more memory than its size allows; refused")
-    except Exception as exc:  # noqa: BLE001 - anything else about this file becomes a message
-        return error_reply(f"{where}: damaged HDF5 file ({type(exc).__name__}: {exc})")
+    except Exception:  # noqa: BLE001 - a bug here: the parent raises it as an internal error, not a file's fault
+        return error_reply(traceback.format_exc(limit=8), internal=True)
 
 
 def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
@@ -258,7 +274,10 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
     helper stuck in libhdf5 even if its parent is gone.
     """
     stdin = stdin or sys.stdin.buffer
-    stdout = stdout or sys.stdout.buffer
+    if stdout is None:
+        # Replies get a private copy of the pipe; anything a library prints goes to stderr instead.
+        stdout = os.fdopen(os.dup(1), "wb")
+        os.dup2(2, 1)
     while True:
         head = _read_exact(stdin, LENGTH.size)
         if head is None:
@@ -269,7 +288,7 @@ def serve(stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None
         if data is None:
             return
         signal.alarm(int(meta.get("timeout", 60)) + 10)
-        reply = handle(meta, data)
+        reply = handle({**meta, "isolated": True}, data)
         del data
         signal.alarm(0)
         stdout.write(LENGTH.pack(len(reply)))
