@@ -211,6 +211,26 @@ def test_fuzz_mutated_fixtures(tmp_path):
     fuzz(tmp_path, n=1000, seed=20261201, timeout=600)
 
 
+@pytest.mark.parametrize("where", ["group", "attribute"])
+def test_names_that_are_not_utf8_are_refused(tmp_path, where):
+    # Found by the fuzz: h5py yields such names as bytes, which used to break the helper's reply.
+    import shutil
+
+    import h5py
+
+    import symrecon as sr
+
+    path = tmp_path / "names.h5"
+    shutil.copy(DATA / "dense_chain.h5", path)
+    with h5py.File(path, "a") as f:
+        if where == "group":
+            f.create_group(b"model_weights/\xd1\xff")
+        else:
+            f["model_weights"].attrs[b"nam\xd1"] = 1
+    with pytest.raises(sr.ModelFormatError, match="names.h5.*not valid UTF-8"):
+        sr.load_keras(path)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_fuzz_mutated_fixtures_long(tmp_path, seed):

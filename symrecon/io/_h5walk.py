@@ -154,6 +154,8 @@ class Walker:
     def attrs(self, obj: h5py.HLObject, path: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key in obj.attrs:
+            if not isinstance(key, str):  # h5py yields bytes for names that are not UTF-8
+                raise self.refuse(f"HDF5 attribute name {key!r} of {path!r} is not valid UTF-8")
             if key not in NEVER_READ_ATTRS:
                 out[key] = self.attribute(obj, key, path)
         return out

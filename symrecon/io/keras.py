@@ -14,8 +14,9 @@ models included) load into a :class:`~symrecon.models.Sequential` of float64
 layers.  The configuration is treated as data: anything that could carry code
 (Lambda layers, custom or non-Keras classes, pickled weights, ...) is refused
 with :class:`~symrecon.errors.ModelFormatError`, and HDF5 links, external and
-virtual datasets, shape bombs and ambiguous archives are refused before any
-value is read.  Layer classes are looked up in an allow-list
+virtual datasets, shape bombs, hard-linked objects and ambiguous archives are
+refused before any value is read, and memory stays proportional to the file's
+size.  Layer classes are looked up in an allow-list
 (``symrecon.io._build.KINDS``); others raise
 :class:`~symrecon.errors.UnsupportedLayerError`.
 
@@ -91,8 +92,26 @@ def load_keras(path: PathLike, weights: PathLike | None = None, *,
     ModelFormatError
         Unreadable, damaged, inconsistent or unsafe file; the message names
         the file and the offending part.  Nothing in the file is executed.
+        Also: not a regular file (a named pipe, directory or device is
+        refused before it is opened), and files that would need memory far
+        beyond their size: HDF5 objects reachable by two paths (hard links),
+        more than ``8 x size + 16 MiB`` read from an HDF5 file, archive
+        members inflating more than 100x, and layers without a kernel
+        (activation layers that cannot fold into a preceding linear Dense,
+        BatchNormalization, Normalization) wider than 2048 units, or more
+        than 64 MiB of their square matrices per model.
     UnsupportedLayerError
         A harmless layer symrecon cannot represent (names the layer and class).
+    TypeError
+        ``architecture`` is neither a path nor a ``Sequential``.
+
+    Notes
+    -----
+    HDF5 is parsed by libhdf5 in a helper process started on the first load
+    and reused afterwards (``symrecon.io._h5helper``): a crash or hang of the
+    C library on a damaged file becomes a ModelFormatError, and the caller's
+    threads are never forked.  Errors that are not caused by the file (bugs)
+    propagate unchanged.
 
     Examples
     --------
