@@ -88,14 +88,16 @@ def layer(cls: str, **config) -> dict:
             "config": {"name": cls.lower(), **config}}
 
 
-def assert_refused_cheaply(path: Path, *fragments: str) -> dict:
+def assert_refused_cheaply(path: Path, *fragments: str, max_helper_mib: float = 400) -> dict:
     report = probe(path)
+    assert report["extra_mib"] < MAX_EXTRA_MIB, report
+    # Importing symrecon starts a ~120 MiB child of its own; the HDF5 helper itself takes ~45 MiB.
+    assert report["children_mib"] < max_helper_mib, report
     kind, message = report["outcome"]
     assert kind == "ModelFormatError", report
     assert path.name in message, message
     for fragment in fragments:
         assert fragment in message, message
-    assert report["extra_mib"] < MAX_EXTRA_MIB, report
     return report
 
 
@@ -137,8 +139,8 @@ def test_hard_linked_dag_is_read_once(tmp_path):
         add_hard_link_dag(f)
     assert len(buf.getvalue()) < 2 * 2**20
     path = keras_file(tmp_path / "dag.keras", [input_layer(3), layer("Dense", units=2)], weights=buf.getvalue())
-    report = assert_refused_cheaply(path, "hard link", "/dag/g0/")
-    assert report["children_mib"] < 400, report  # the helper did not copy the attribute once per path
+    # The helper must not copy the attribute once per path (2**8 copies).
+    assert_refused_cheaply(path, "hard link", "/dag/g0/")
 
 
 def test_hard_linked_dag_in_a_legacy_h5(tmp_path):
@@ -147,8 +149,7 @@ def test_hard_linked_dag_in_a_legacy_h5(tmp_path):
     with h5py.File(path, "a", libver="latest") as f:
         add_hard_link_dag(f)
     assert path.stat().st_size < 2 * 2**20
-    report = assert_refused_cheaply(path, "hard link", "/dag/g0/")
-    assert report["children_mib"] < 400, report
+    assert_refused_cheaply(path, "hard link", "/dag/g0/")
 
 
 def test_deflated_json_that_inflates_to_millions_of_objects(tmp_path):

@@ -41,9 +41,10 @@ def blas():
         counts["matmul"] += 1
 
 def solve():
+    # Gradient descent runs numba prange loops on a thread pool: forking next to it hung in os.fork().
     model = sr.Sequential([sr.Dense([[1.0, 0.5], [0.2, 1.0]], [0.1, -0.2], "tanh"), sr.Dense([[1.0], [2.0]])])
     while not stop.is_set():
-        sr.reconstruct(model, [0.3], method="newton")
+        sr.reconstruct(model, np.full((64, 1), 0.3), method="gd", max_iter=200)
         counts["reconstruct"] += 1
 
 threads = [threading.Thread(target=f, daemon=True) for f in (blas, blas, solve)]
@@ -56,19 +57,22 @@ def test_load_keras_while_other_threads_do_blas_and_reconstruct():
     body = BUSY_THREADS + textwrap.dedent(f"""
     files = [{str(DATA / 'dense_chain.keras')!r}, {str(DATA / 'nested.h5')!r}, {str(DATA / 'rnn_lstm.keras')!r}]
     while counts["matmul"] < 2 or counts["reconstruct"] < 1:
-        time.sleep(0.01)  # the other threads are busy inside BLAS and the solvers
-    t0 = time.perf_counter()
+        time.sleep(0.01)  # the other threads are busy inside BLAS and numba's thread pool
     for i in range(30):
         sr.load_keras(files[i % 3])
-    elapsed = time.perf_counter() - t0
+    # Forking next to them also froze the BLAS threads for good: they must still make progress.
+    before, deadline = dict(counts), time.monotonic() + 30
+    while time.monotonic() < deadline and not (counts["matmul"] > before["matmul"] + 2
+                                               and counts["reconstruct"] > before["reconstruct"]):
+        time.sleep(0.05)
     stop.set()
-    print("OK", elapsed, counts["matmul"], counts["reconstruct"])
+    print("OK", counts["matmul"] - before["matmul"], counts["reconstruct"] - before["reconstruct"])
     """)
-    proc = run_script(body, timeout=120)
+    proc = run_script(body, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    status, _elapsed, matmuls, solves = proc.stdout.split()
+    status, matmuls, solves = proc.stdout.split()
     assert status == "OK"
-    assert int(matmuls) > 0 and int(solves) > 0
+    assert int(matmuls) > 2 and int(solves) > 0, proc.stdout
 
 
 def test_ctrl_c_during_a_load_kills_and_reaps_the_helper(tmp_path):
