@@ -115,3 +115,28 @@ def test_ctrl_c_during_a_load_kills_and_reaps_the_helper(tmp_path):
             proc.wait()
     assert proc.returncode == 0, err[-3000:]
     assert out.split() == ["interrupted", "True", "False", "None", "reloaded", "True"], out
+
+
+def test_a_helper_killed_from_outside_is_replaced_without_blaming_the_file():
+    import symrecon as sr
+    from symrecon.io import _h5helper
+
+    sr.load_keras(DATA / "dense_chain.h5")
+    old = _h5helper._helper
+    assert old is not None
+    os.kill(old.proc.pid, signal.SIGKILL)
+    old.proc.wait(timeout=30)
+    model = sr.load_keras(DATA / "nested.h5")  # not "the HDF5 library crashed reading this file"
+    assert model.n_in > 0
+    assert _h5helper.helper_pid() not in (None, old.proc.pid)
+
+
+def test_concurrent_loads_share_the_helper():
+    from concurrent.futures import ThreadPoolExecutor
+
+    import symrecon as sr
+
+    files = [DATA / name for name in ("dense_chain.keras", "nested.h5", "rnn_gru.keras", "functional.h5")] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        models = list(pool.map(sr.load_keras, files))
+    assert [m.n_in for m in models] == [sr.load_keras(f).n_in for f in files]

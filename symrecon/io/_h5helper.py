@@ -46,11 +46,17 @@ _HELPER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THR
 
 
 class HelperDied(Exception):
-    """The helper exited before answering (``status`` as in ``Popen.returncode``)."""
+    """The helper exited before answering.
 
-    def __init__(self, status: int | None):
+    ``status`` is ``Popen.returncode`` (None: it sent no valid reply);
+    ``sent`` says whether it had received the whole file (only then is the
+    file to blame).
+    """
+
+    def __init__(self, status: int | None, sent: bool = True):
         super().__init__(status)
         self.status = status
+        self.sent = sent
 
 
 class Helper:
@@ -72,7 +78,7 @@ class Helper:
             for part in (LENGTH.pack(len(head)), head, LENGTH.pack(len(data)), data):
                 self._write(part)
         except BrokenPipeError:
-            raise HelperDied(self.proc.poll()) from None
+            raise HelperDied(self.proc.poll(), sent=False) from None
         size = LENGTH.unpack(self._read(LENGTH.size, deadline))[0]
         if size > max_reply:
             raise HelperDied(None)
@@ -157,6 +163,24 @@ def helper_pid() -> int | None:
     return h.proc.pid if h is not None and h.proc.poll() is None else None
 
 
+def _running_helper() -> Helper:
+    """The helper, started anew if there is none or it has exited (call with the lock held)."""
+    global _helper
+    if _helper is not None and _helper.proc.poll() is not None:
+        _discard(_helper)
+    if _helper is None:
+        _helper = Helper()
+    return _helper
+
+
+def _discard(helper: Helper) -> None:
+    """Kill and reap ``helper``; the next load starts a fresh one (call with the lock held)."""
+    global _helper
+    helper.kill()
+    if _helper is helper:
+        _helper = None
+
+
 def parse(data: bytes, where: str, budget: int) -> bytes:
     """The helper's reply for the HDF5 file ``data`` (see ``_h5walk.encode``).
 
@@ -165,35 +189,29 @@ def parse(data: bytes, where: str, budget: int) -> bytes:
     ModelFormatError
         The helper crashed or did not finish within :data:`PARSE_TIMEOUT`.
     """
-    global _helper
     meta = {"where": where, "budget": budget, "timeout": PARSE_TIMEOUT}
     if os.name != "posix":
         # No select() on pipes: parse in this process, as symrecon always did outside POSIX.
         return handle(meta, data)
     with _lock:
         for attempt in (0, 1):
-            if _helper is None:
-                _helper = Helper()
-            helper = _helper
+            helper = _running_helper()
             try:
                 return helper.request(meta, data, time.monotonic() + PARSE_TIMEOUT, 2 * budget + 2**26)
             except HelperDied as exc:
-                helper.kill()
-                _helper = None
-                if exc.status is not None and exc.status >= 0 and attempt == 0:
-                    continue  # it had exited before this request (e.g. killed from outside): retry once
+                _discard(helper)
+                if not exc.sent and attempt == 0:
+                    continue  # it was gone before it saw this file (e.g. killed from outside): a fresh one tries
                 how = "no valid reply" if exc.status is None else \
                     f"signal {-exc.status}" if exc.status < 0 else f"exit status {exc.status}"
                 raise ModelFormatError(f"{where}: the HDF5 library crashed reading this file ({how}); the file "
                                        "is damaged or hostile") from None
             except TimeoutError:
-                helper.kill()
-                _helper = None
+                _discard(helper)
                 raise ModelFormatError(f"{where}: the HDF5 library did not finish reading this file within "
                                        f"{PARSE_TIMEOUT:g} s; the file is damaged or hostile") from None
             except BaseException:
                 # Ctrl-C or any other interruption: the pipe is mid-message, so this helper is done.
-                helper.kill()
-                _helper = None
+                _discard(helper)
                 raise
     raise AssertionError("unreachable")
