@@ -177,3 +177,14 @@ def test_wide_but_real_dense_still_loads(tmp_path):
                       weights=buf.getvalue())
     report = probe(path)
     assert report["outcome"] == ["loaded", ""], report
+
+
+def test_total_read_budget_is_enforced():
+    # Everything read is charged: a budget smaller than a fixture's content refuses it, naming the part.
+    from symrecon.io import _h5walk
+
+    data = (DATA / "dense_chain.h5").read_bytes()
+    assert _h5walk.read_budget(len(data)) == 8 * len(data) + 16 * 2**20
+    with pytest.raises(_h5walk.Refused, match=r"f\.h5: reading '/model_weights.*past 4096 bytes"):
+        _h5walk.snapshot(data, "f.h5", budget=4096)
+    assert _h5walk.snapshot(data, "f.h5", budget=_h5walk.read_budget(len(data)))

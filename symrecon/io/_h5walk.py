@@ -175,7 +175,7 @@ class Walker:
         self.charge(fixed, f"{path}@{key}")
         value = obj.attrs[key]
         if vlen_str:
-            self.charge(sum(len(v) for v in np.atleast_1d(np.asarray(value, dtype=object)).tolist()
+            self.charge(sum(len(v) for v in np.asarray(value, dtype=object).ravel().tolist()
                             if isinstance(v, (bytes, str))), f"{path}@{key}")
         return _plain(value)
 
