@@ -26,8 +26,11 @@ import traceback
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import h5py
 import numpy as np
+
+#: Imported on first use (:func:`snapshot`): the parent process reads only this
+#: module's limits and framing, and never needs libhdf5 itself.
+h5py: Any = None
 
 #: Upper bounds that keep a hostile file from exhausting memory.
 MAX_JSON_BYTES = 16 * 2**20
@@ -196,6 +199,11 @@ def _plain(value: Any) -> Any:
 
 def snapshot(data: bytes, where: str, budget: int) -> bytes:
     """Parse ``data`` and return the encoded reply (see :func:`encode`)."""
+    global h5py
+    if h5py is None:
+        import h5py as module
+
+        h5py = module
     walker = Walker(where, budget)
     try:
         with h5py.File(io.BytesIO(data), "r") as f:
