@@ -1,45 +1,35 @@
-"""Safe reading of the containers Keras writes: ZIP archives and HDF5 files.
+"""Safe reading of the containers Keras writes: files, JSON and ZIP archives.
 
 Everything is read into memory and parsed from there: nothing is extracted to
 disk and no HDF5 file is opened by name, so links inside a file can never
-reach the file system.  HDF5 is parsed by libhdf5 in a forked child process
-and copied into plain objects (:class:`SafeH5`), so a crash or hang of the C
-library on a damaged file cannot take the caller down.  Every failure of zipfile, h5py or json is turned into
-a :class:`~symrecon.errors.ModelFormatError` naming the file and the part.
+reach the file system.  Only regular files are read (a named pipe or a device
+would block or never end).  HDF5 is parsed in a helper process
+(``_h5tree.SafeH5``).  Every failure of zipfile or json is turned into a
+:class:`~symrecon.errors.ModelFormatError` naming the file and the part.
 """
 
 from __future__ import annotations
 
-import faulthandler
 import io
 import json
+import lzma
 import os
-import select
-import signal
-import sys
-import time
+import stat
 import zipfile
-from collections.abc import Callable, Iterator
+import zlib
 from typing import Any
 
-import h5py
-import numpy as np
-
 from ..errors import ModelFormatError
+from ._h5walk import MAX_JSON_BYTES
 
 #: Upper bounds that keep a hostile file from exhausting memory.  symrecon
 #: models are small; these are generous for anything it can represent.
 MAX_FILE_BYTES = 512 * 2**20
-MAX_JSON_BYTES = 16 * 2**20
-MAX_DATASET_BYTES = 256 * 2**20
-#: A dataset declaring more than this many times the bytes it actually stores
-#: is a "shape bomb" (Keras writes contiguous, uncompressed datasets).
-MAX_EXPANSION = 100
-MAX_H5_OBJECTS = 100_000
-MAX_H5_DEPTH = 64
-
-#: HDF5 attributes never read: losses, metrics and optimizers (possibly custom objects).
-NEVER_READ_ATTRS = frozenset({"training_config", "compile_config"})
+#: An archive member may expand at most this much beyond its compressed size
+#: (Keras stores members uncompressed; deflate reaches about 10x on JSON),
+#: or to :data:`SMALL_MEMBER_BYTES`, whichever is larger.
+MAX_MEMBER_EXPANSION = 100
+SMALL_MEMBER_BYTES = 2**20
 
 #: The only archive members read; anything else (assets/, ...) is ignored.
 CONFIG_MEMBER = "config.json"
@@ -49,19 +39,41 @@ PICKLED_WEIGHTS_MEMBER = "model.weights.npz"
 
 
 def read_file_bytes(path: str | os.PathLike) -> bytes:
-    """The whole file, refusing missing, non-regular and oversized files."""
+    """The whole file, refusing missing, non-regular and oversized files.
+
+    A named pipe, a directory or a device is refused from ``stat`` before it
+    is opened (opening a pipe blocks until a writer appears, and a device
+    may never end); the opened descriptor is checked again, so swapping the
+    file for a pipe in between cannot block either.
+    """
     p = os.fspath(path)
     try:
-        size = os.stat(p).st_size
+        _require_regular(os.stat(p), p)
+        # O_NONBLOCK: if a pipe appeared since the stat, open() returns instead of waiting for a writer.
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except OSError as exc:
         raise ModelFormatError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
-    if size > MAX_FILE_BYTES:
-        raise ModelFormatError(f"{p}: file is {size} bytes, more than the {MAX_FILE_BYTES}-byte limit")
     try:
-        with open(p, "rb") as fh:
+        st = os.fstat(fd)
+        _require_regular(st, p)
+        with os.fdopen(fd, "rb") as fh:
+            fd = -1
             return fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ModelFormatError(f"{p}: cannot read the file: {exc.strerror or exc}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _require_regular(st: os.stat_result, p: str) -> None:
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(st.st_mode) else "a named pipe" if stat.S_ISFIFO(st.st_mode)
+                else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)
+                else "a socket" if stat.S_ISSOCK(st.st_mode) else "not a regular file")
+        raise ModelFormatError(f"{p}: is {kind}, not a regular file; refusing to read it")
+    if st.st_size > MAX_FILE_BYTES:
+        raise ModelFormatError(f"{p}: file is {st.st_size} bytes, more than the {MAX_FILE_BYTES}-byte limit")
 
 
 def parse_json(data: bytes | str, where: str) -> Any:
@@ -92,7 +104,7 @@ def read_keras_archive(data: bytes, where: str) -> dict[str, bytes]:
     """
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
         raise ModelFormatError(f"{where}: not a readable .keras (zip) archive: {exc}") from None
     with zf:
         infos = zf.infolist()
@@ -113,6 +125,8 @@ def read_keras_archive(data: bytes, where: str) -> dict[str, bytes]:
             limit = limits.get(info.filename)
             if limit is None:
                 continue
+            # A few KB of deflated zeros can inflate to the full limit: memory follows the real content.
+            limit = min(limit, max(SMALL_MEMBER_BYTES, MAX_MEMBER_EXPANSION * info.compress_size))
             if info.flag_bits & 0x1:
                 raise ModelFormatError(f"{where}: archive member {info.filename!r} is encrypted")
             if info.file_size > limit:
@@ -122,9 +136,8 @@ def read_keras_archive(data: bytes, where: str) -> dict[str, bytes]:
                 with zf.open(info) as fh:
                     # Read at most limit + 1 bytes, whatever the header claims.
                     blob = fh.read(limit + 1)
-            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as exc:
-                raise ModelFormatError(f"{where}: archive member {info.filename!r} is corrupted: {exc}") from None
-            except Exception as exc:  # noqa: BLE001 - zlib.error and friends from a damaged stream
+            except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError,
+                    zlib.error, lzma.LZMAError) as exc:
                 raise ModelFormatError(f"{where}: archive member {info.filename!r} is corrupted: {exc}") from None
             if len(blob) > limit:
                 raise ModelFormatError(f"{where}: archive member {info.filename!r} is larger than the "
@@ -178,313 +191,3 @@ def check_global_heaps(data: bytes, where: str) -> None:
         start = data.find(_GCOL, start + 1)
 
 
-class H5Group:
-    """A read-only snapshot of an HDF5 group: ``name``, ``attrs`` and children."""
-
-    def __init__(self, name: str, attrs: dict[str, Any], children: dict[str, H5Group | H5Dataset]):
-        self.name = name
-        self.attrs = attrs
-        self._children = children
-
-    def keys(self) -> list[str]:
-        return list(self._children)
-
-    def __len__(self) -> int:
-        return len(self._children)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._children)
-
-    def __contains__(self, key: str) -> bool:
-        return self.get(key) is not None
-
-    def get(self, path: str) -> H5Group | H5Dataset | None:
-        """The object at a relative path ``a/b/c`` (None if absent)."""
-        node: H5Group | H5Dataset | None = self
-        for part in (p for p in path.split("/") if p):
-            if not isinstance(node, H5Group):
-                return None
-            node = node._children.get(part)
-        return node
-
-    def visititems(self, fn: Callable[[str, H5Group | H5Dataset], None], prefix: str = "") -> None:
-        """Call ``fn(relative_name, obj)`` on every descendant (parents first)."""
-        for key, child in self._children.items():
-            rel = f"{prefix}{key}"
-            fn(rel, child)
-            if isinstance(child, H5Group):
-                child.visititems(fn, rel + "/")
-
-
-class H5Dataset:
-    """A read-only snapshot of an HDF5 dataset: ``name``, ``attrs`` and the raw array."""
-
-    def __init__(self, name: str, attrs: dict[str, Any], data: np.ndarray):
-        self.name = name
-        self.attrs = attrs
-        self.data = data
-
-
-class SafeH5:
-    """An HDF5 file checked and copied into plain Python objects, then read through here.
-
-    The file is parsed by libhdf5 **in a forked child process** (where
-    ``os.fork`` exists): libhdf5 can crash or loop forever on damaged or
-    hostile files, and in the child that becomes a
-    :class:`~symrecon.errors.ModelFormatError` instead of a dead or hung
-    interpreter.  The child walks every object: soft and external links,
-    external and virtual datasets, non-numeric datasets and shape bombs are
-    refused before any value is read; then all attributes and datasets are
-    copied into an :class:`H5Group` tree sent back through a pipe (JSON + an
-    ``.npz`` loaded with ``allow_pickle=False``).
-
-    Parameters
-    ----------
-    data : bytes
-        The file content.
-    where : str
-        How to name the file in messages (path, or ``archive.keras:model.weights.h5``).
-
-    Attributes
-    ----------
-    file : H5Group
-        The root group.
-    """
-
-    def __init__(self, data: bytes, where: str):
-        self.where = where
-        check_global_heaps(data, where)
-        self.file = _snapshot_isolated(data, where) if _CAN_FORK else _snapshot(data, where)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> SafeH5:  # noqa: PYI034 - Python 3.10 has no typing.Self
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def group(self, path: str) -> H5Group | None:
-        """The group at ``path`` or None."""
-        obj = self.file.get(path)
-        return obj if isinstance(obj, H5Group) else None
-
-    def read(self, ds: H5Dataset, path: str) -> np.ndarray:
-        """A dataset as a float64 array (bfloat16 raw storage converted)."""
-        arr = ds.data
-        if attr_str(ds.attrs.get("dtype")) == "bfloat16":
-            # bfloat16 is the upper half of a float32: widen the raw bits.
-            arr = (arr.astype(np.uint16).astype(np.uint32) << 16).view(np.float32)
-        return np.array(arr, dtype=np.float64)
-
-
-# -- parsing (runs in the child) ---------------------------------------------
-
-#: Seconds the child may take before it is killed (a legitimate file takes well under one).
-PARSE_TIMEOUT = 60.0
-_CAN_FORK = hasattr(os, "fork") and sys.platform.startswith("linux")
-
-
-class _Walker:
-    """Validate every object of an open h5py file and copy it into plain objects."""
-
-    def __init__(self, where: str):
-        self.where = where
-        self.count = 0
-
-    def group(self, group: h5py.Group, path: str, depth: int) -> H5Group:
-        if depth > MAX_H5_DEPTH:
-            raise ModelFormatError(f"{self.where}: HDF5 groups nested deeper than {MAX_H5_DEPTH} at {path!r}")
-        children: dict[str, H5Group | H5Dataset] = {}
-        for key in group:
-            self.count += 1
-            if self.count > MAX_H5_OBJECTS:
-                raise ModelFormatError(f"{self.where}: HDF5 file has more than {MAX_H5_OBJECTS} objects")
-            sub = path.rstrip("/") + "/" + key
-            link = group.get(key, getlink=True)
-            if isinstance(link, h5py.SoftLink):
-                raise ModelFormatError(f"{self.where}: HDF5 soft link at {sub!r} (-> {link.path!r}); refusing links")
-            if isinstance(link, h5py.ExternalLink):
-                raise ModelFormatError(f"{self.where}: HDF5 external link at {sub!r} (-> {link.filename!r}:"
-                                       f"{link.path!r}); refusing links to other files")
-            obj = group.get(key)
-            if isinstance(obj, h5py.Group):
-                children[key] = self.group(obj, sub, depth + 1)
-            elif isinstance(obj, h5py.Dataset):
-                children[key] = self.dataset(obj, sub)
-            else:
-                raise ModelFormatError(f"{self.where}: unexpected HDF5 object at {sub!r} ({type(obj).__name__})")
-        return H5Group(path, self.attrs(group, path), children)
-
-    def dataset(self, ds: h5py.Dataset, path: str) -> H5Dataset:
-        if ds.external:
-            raise ModelFormatError(f"{self.where}: HDF5 dataset {path!r} stores its data in external files; refused")
-        if ds.is_virtual:
-            raise ModelFormatError(f"{self.where}: HDF5 dataset {path!r} is a virtual dataset; refused")
-        if ds.dtype.kind not in "fiub":
-            raise ModelFormatError(f"{self.where}: HDF5 dataset {path!r} has non-numeric dtype {ds.dtype}")
-        declared = int(np.prod(ds.shape, dtype=np.float64) * ds.dtype.itemsize) if ds.shape is not None else 0
-        if declared > MAX_DATASET_BYTES:
-            raise ModelFormatError(f"{self.where}: HDF5 dataset {path!r} declares shape {ds.shape} "
-                                   f"({declared} bytes), more than the {MAX_DATASET_BYTES}-byte limit")
-        stored = int(ds.id.get_storage_size())
-        if declared > 65536 and declared > MAX_EXPANSION * max(stored, 1):
-            raise ModelFormatError(f"{self.where}: HDF5 dataset {path!r} declares shape {ds.shape} ({declared} "
-                                   f"bytes) but stores only {stored} bytes; refusing a shape bomb")
-        data = np.asarray(ds[()]) if ds.shape is not None else np.zeros(0)
-        return H5Dataset(path, self.attrs(ds, path), data)
-
-    def attrs(self, obj: h5py.HLObject, path: str) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in obj.attrs:
-            if key in NEVER_READ_ATTRS:
-                continue
-            value = obj.attrs[key]
-            if isinstance(value, np.ndarray):
-                if value.nbytes > MAX_JSON_BYTES:
-                    raise ModelFormatError(f"{self.where}: HDF5 attribute {key!r} of {path!r} is too large")
-                items = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in value.tolist()] \
-                    if value.ndim else value.tolist()
-                out[key] = items.decode("utf-8", "replace") if isinstance(items, bytes) else items
-            elif isinstance(value, (bytes, np.bytes_)):
-                out[key] = bytes(value).decode("utf-8", "replace")
-            elif isinstance(value, np.generic):
-                out[key] = value.item()
-            else:
-                out[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
-        return out
-
-
-def _snapshot(data: bytes, where: str) -> H5Group:
-    """Parse in this process (used where fork is unavailable, and inside the child)."""
-    try:
-        with h5py.File(io.BytesIO(data), "r") as f:
-            return _Walker(where).group(f, "/", 0)
-    except ModelFormatError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - h5py raises OSError, ValueError, KeyError, ... on damaged files
-        raise ModelFormatError(f"{where}: not a readable HDF5 file: {exc}") from None
-
-
-def _encode(tree: H5Group) -> bytes:
-    arrays: dict[str, np.ndarray] = {}
-
-    def node(obj: H5Group | H5Dataset) -> dict:
-        if isinstance(obj, H5Dataset):
-            key = f"a{len(arrays)}"
-            arrays[key] = obj.data
-            return {"t": "d", "name": obj.name, "attrs": obj.attrs, "i": key}
-        return {"t": "g", "name": obj.name, "attrs": obj.attrs,
-                "children": {k: node(v) for k, v in obj._children.items()}}
-
-    header = json.dumps({"tree": node(tree)}).encode()
-    buf = io.BytesIO()
-    np.savez(buf, allow_pickle=False, **arrays)
-    return len(header).to_bytes(8, "little") + header + buf.getvalue()
-
-
-def _decode(payload: bytes, where: str) -> H5Group:
-    n = int.from_bytes(payload[:8], "little")
-    header = json.loads(payload[8:8 + n])
-    if "error" in header:
-        raise ModelFormatError(header["error"])
-    arrays = np.load(io.BytesIO(payload[8 + n:]), allow_pickle=False)
-
-    def node(d: dict) -> H5Group | H5Dataset:
-        if d["t"] == "d":
-            return H5Dataset(d["name"], d["attrs"], arrays[d["i"]])
-        return H5Group(d["name"], d["attrs"], {k: node(v) for k, v in d["children"].items()})
-
-    return node(header["tree"])  # type: ignore[return-value]
-
-
-def _snapshot_isolated(data: bytes, where: str) -> H5Group:
-    """Run :func:`_snapshot` in a forked child; a crash or hang there is a ModelFormatError."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: parse, send, and leave without running any parent clean-up
-        code = 0
-        try:
-            os.close(read_fd)
-            # A crash here is expected and reported by the parent: keep the child quiet.
-            faulthandler.disable()
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-            try:
-                payload = _encode(_snapshot(data, where))
-            except ModelFormatError as exc:
-                payload = _error_payload(str(exc))
-            except BaseException as exc:  # noqa: BLE001 - anything at all becomes a message
-                payload = _error_payload(f"{where}: damaged HDF5 file ({type(exc).__name__}: {exc})")
-            with os.fdopen(write_fd, "wb") as fh:
-                fh.write(payload)
-        except BaseException:  # noqa: BLE001
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(write_fd)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + PARSE_TIMEOUT
-    with os.fdopen(read_fd, "rb", buffering=0) as fh:
-        while True:
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([fh], [], [], max(remaining, 0.0))
-            if not ready:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-                raise ModelFormatError(f"{where}: the HDF5 library did not finish reading this file within "
-                                       f"{PARSE_TIMEOUT:g} s; the file is damaged or hostile")
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    _, status = os.waitpid(pid, 0)
-    payload = b"".join(chunks)
-    if os.WIFSIGNALED(status) or len(payload) < 8:
-        how = f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status) else f"exit status {os.WEXITSTATUS(status)}"
-        raise ModelFormatError(f"{where}: the HDF5 library crashed reading this file ({how}); the file is damaged "
-                               "or hostile")
-    return _decode(payload, where)
-
-
-def _error_payload(message: str) -> bytes:
-    header = json.dumps({"error": message}).encode()
-    return len(header).to_bytes(8, "little") + header
-
-
-def attr_str(value: Any) -> str | None:
-    """An HDF5 string attribute as ``str`` (h5py may return bytes or a 0-d array)."""
-    if value is None:
-        return None
-    if isinstance(value, np.ndarray) and value.shape == ():
-        value = value[()]
-    if isinstance(value, (bytes, np.bytes_)):
-        return bytes(value).decode("utf-8")
-    if isinstance(value, str):
-        return value
-    return str(value)
-
-
-def attr_str_list(attrs: h5py.AttributeManager, key: str, where: str) -> list[str] | None:
-    """A list-of-strings attribute, joining the ``key0``, ``key1``, ... chunks Keras writes for long lists."""
-    try:
-        if key in attrs:
-            chunks: Iterator[Any] = iter([attrs[key]])
-        elif f"{key}0" in attrs:
-            parts = []
-            i = 0
-            while f"{key}{i}" in attrs:
-                parts.append(attrs[f"{key}{i}"])
-                i += 1
-            chunks = iter(parts)
-        else:
-            return None
-        out: list[str] = []
-        for chunk in chunks:
-            arr = np.atleast_1d(np.asarray(chunk))
-            for item in arr.tolist():
-                out.append(item.decode("utf-8") if isinstance(item, bytes) else str(item))
-        return out
-    except (UnicodeDecodeError, OSError, TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{where}: unreadable HDF5 attribute {key!r}: {exc}") from None

@@ -12,220 +12,36 @@ by name.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .. import activations as _activations
 from ..activations import Activation
-from ..errors import (
-    InvalidValueError,
-    ModelFormatError,
-    ShapeError,
-    UnsupportedLayerError,
-)
-from ..layers import Softmax, ThresholdedReLU
+from ..errors import InvalidValueError, ShapeError, UnsupportedLayerError
 from ..models import AbstractLayer, Dense
 from ..recurrent import GRU, LSTM, SimpleRNN
-from ._config import Node, parse_model
+from ._activation_layers import ACTIVATION_LAYERS, _activation_kind, resolve_activation
+from ._buildbase import (
+    MAX_SQUARE_BYTES,
+    MAX_SQUARE_WIDTH,
+    NORMALIZATION_EPSILON,
+    ActivationOut,
+    Built,
+    Context,
+    Kind,
+    _axis_is_last,
+    _bad,
+    _check_shape,
+    _check_square,
+    _need_width,
+    _number,
+    _reserve_square,
+    _unsupported,
+)
+from ._config import Node
 
-#: Numerical floor Keras's Normalization layer puts under the standard deviation.
-NORMALIZATION_EPSILON = 1e-7
-
-
-@dataclass
-class Context:
-    """What the builders know while walking a chain.
-
-    Attributes
-    ----------
-    where : str
-        The file (for messages).
-    keras_major : int
-        Major Keras version that wrote the file (2 selects Keras 2 formulas).
-    width : int or None
-        Width of the current activations (None until known).
-    seq : bool or None
-        Whether the current activations have a time axis (None: unknown).
-    """
-
-    where: str
-    keras_major: int = 3
-    width: int | None = None
-    seq: bool | None = None
-
-
-@dataclass(frozen=True)
-class ActivationOut:
-    """A builder's request for an elementwise activation (folded or wrapped later)."""
-
-    activation: Activation
-    name: str
-
-
-#: A forward-only layer waiting for its width.
-LayerFactory = Callable[[int], AbstractLayer]
-Resolved = Activation | LayerFactory
-Built = AbstractLayer | ActivationOut
-
-
-@dataclass(frozen=True)
-class Kind:
-    """How to read one Keras layer class.
-
-    Attributes
-    ----------
-    build : callable
-        ``build(node, arrays, ctx) -> list of AbstractLayer | ActivationOut``.
-    weights : callable
-        ``weights(config) -> list of (name, trainable)`` in ``get_weights()`` order.
-    var_path : str
-        Where the variables sit under the layer's group in a Keras 3 weights file.
-    """
-
-    build: Callable[[Node, list, Context], list]
-    weights: Callable[[dict], list[tuple[str, bool]]] = field(default=lambda cfg: [])
-    var_path: str = "vars"
-
-
-def _where(ctx: Context, node: Node) -> str:
-    return f"{ctx.where}: layer {node.name!r} ({node.class_name})"
-
-
-def _unsupported(ctx: Context, node: Node, why: str) -> UnsupportedLayerError:
-    return UnsupportedLayerError(f"{_where(ctx, node)}: {why}")
-
-
-def _bad(ctx: Context, node: Node, why: str) -> ModelFormatError:
-    return ModelFormatError(f"{_where(ctx, node)}: {why}")
-
-
-def _number(ctx: Context, node: Node, key: str, default: Any, allow_none: bool = False) -> float | None:
-    value = node.config.get(key, default)
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise _bad(ctx, node, f"config {key!r} must be a finite number; got {value!r}")
-    return float(value)
-
-
-def _check_shape(ctx: Context, node: Node, what: str, arr: np.ndarray, shape: tuple) -> np.ndarray:
-    if arr.shape != shape:
-        raise _bad(ctx, node, f"weight {what!r} has shape {arr.shape}; expected {shape}")
-    if not np.all(np.isfinite(arr)):
-        raise _bad(ctx, node, f"weight {what!r} contains NaN or inf")
-    return arr
-
-
-def _axis_is_last(ctx: Context, node: Node, axis: Any) -> bool:
-    if isinstance(axis, list) and len(axis) == 1:
-        axis = axis[0]
-    if axis == -1:
-        return True
-    rank = 3 if ctx.seq else 2
-    return isinstance(axis, int) and not isinstance(axis, bool) and axis == rank - 1
-
-
-def _need_width(ctx: Context, node: Node) -> int:
-    if ctx.width is None:
-        raise _bad(ctx, node, "the input width is unknown here (no InputLayer shape and no weighted layer before it)")
-    return ctx.width
-
-
-# ---------------------------------------------------------------------------
-# Activations: strings and activation layers
-
-
-#: The hard sigmoid's slope changed between Keras 2 (0.2) and Keras 3 (1/6).
-HARD_SIGMOID_BY_MAJOR = {2: "hard_sigmoid_keras2", 3: "hard_sigmoid"}
-
-
-def resolve_activation(value: Any, node: Node, ctx: Context) -> Resolved:
-    """An activation from a config value (string, None or layer dict).
-
-    Returns a registry :class:`Activation` or, for activations that act on
-    the whole vector (softmax, a general ReLU), a factory of a forward-only layer.
-    """
-    if value is None:
-        return _activations.get("linear")
-    if isinstance(value, str):
-        if value == "softmax":
-            return lambda width: Softmax(width, name=f"{node.name}_softmax")
-        if value == "hard_sigmoid":
-            return _activations.get(HARD_SIGMOID_BY_MAJOR.get(ctx.keras_major, "hard_sigmoid"))
-        # The activation table lists the strings Keras writes for each entry.
-        if value not in _activations.keras_names():
-            supported = ", ".join(sorted([*_activations.keras_names(), "hard_sigmoid", "softmax"]))
-            raise _unsupported(ctx, node, f"activation {value!r} is not supported; supported: {supported}")
-        return _activations.from_keras(value)
-    if isinstance(value, dict):
-        sub = parse_model(value, ctx.where)
-        rule = ACTIVATION_LAYERS.get(sub.class_name)
-        if rule is None:
-            raise _unsupported(ctx, node, f"activation given as a {sub.class_name!r} object is not supported; "
-                               f"supported: strings or {sorted(ACTIVATION_LAYERS)}")
-        return rule(sub, ctx)
-    raise _bad(ctx, node, f"activation must be a string or a layer object; got {value!r}")
-
-
-def _activation_layer(node: Node, ctx: Context) -> Resolved:
-    return resolve_activation(node.config.get("activation", "linear"), node, ctx)
-
-
-def _relu_layer(node: Node, ctx: Context) -> Resolved:
-    max_value = _number(ctx, node, "max_value", None, allow_none=True)
-    slope = _number(ctx, node, "negative_slope", 0.0)
-    threshold = _number(ctx, node, "threshold", 0.0)
-    # Map onto the registry where the formula is exactly one of its members.
-    if threshold == 0.0 and max_value is None:
-        return _activations.get("relu") if slope == 0.0 else _activations.get("leaky_relu", negative_slope=slope)
-    if threshold == 0.0 and slope == 0.0 and max_value == 6.0:
-        return _activations.get("relu6")
-    try:
-        ThresholdedReLU(1, max_value, slope, threshold)
-    except InvalidValueError as exc:
-        raise _bad(ctx, node, str(exc)) from None
-    return lambda width: ThresholdedReLU(width, max_value, slope, threshold, name=node.name)
-
-
-def _leaky_relu_layer(node: Node, ctx: Context) -> Resolved:
-    # Keras 3 calls it negative_slope, Keras 2 alpha; the layer's default is 0.3.
-    key = "negative_slope" if "negative_slope" in node.config else "alpha"
-    return _activations.get("leaky_relu", negative_slope=_number(ctx, node, key, 0.3))
-
-
-def _elu_layer(node: Node, ctx: Context) -> Resolved:
-    alpha = _number(ctx, node, "alpha", 1.0)
-    if alpha <= 0:
-        raise _unsupported(ctx, node, f"ELU with alpha = {alpha:g} <= 0 is not supported")
-    return _activations.get("elu", alpha=alpha)
-
-
-def _softmax_layer(node: Node, ctx: Context) -> Resolved:
-    if not _axis_is_last(ctx, node, node.config.get("axis", -1)):
-        raise _unsupported(ctx, node, f"softmax over axis {node.config.get('axis')!r} is not supported (only the "
-                           "last axis)")
-    return lambda width: Softmax(width, name=node.name)
-
-
-ACTIVATION_LAYERS: dict[str, Callable[[Node, Context], Resolved]] = {
-    "Activation": _activation_layer,
-    "ReLU": _relu_layer,
-    "LeakyReLU": _leaky_relu_layer,
-    "ELU": _elu_layer,
-    "Softmax": _softmax_layer,
-}
-
-
-def _emit(resolved: Resolved, node: Node, ctx: Context) -> list[Built]:
-    if isinstance(resolved, Activation):
-        return [ActivationOut(resolved, node.name)]
-    return [resolved(_need_width(ctx, node))]
-
-
-def _activation_kind(rule: Callable[[Node, Context], Resolved]) -> Kind:
-    return Kind(lambda node, w, ctx: _emit(rule(node, ctx), node, ctx))
+__all__ = ["KINDS", "MAX_SQUARE_BYTES", "MAX_SQUARE_WIDTH", "Context", "Kind", "build_layers", "expected_weights",
+           "kind_of", "resolve_activation"]
 
 
 # ---------------------------------------------------------------------------
@@ -257,6 +73,7 @@ def _bn_weights(cfg: dict) -> list[tuple[str, bool]]:
 
 def _affine(node: Node, ctx: Context, scale: np.ndarray, shift: np.ndarray) -> list[Built]:
     # A per-unit affine map is a diagonal Dense: exact, and invertible iff no scale is 0.
+    _reserve_square(ctx, node, scale.shape[0])
     return [Dense(np.diag(scale), shift, "linear", name=node.name)]
 
 
@@ -264,7 +81,7 @@ def _batch_norm(node: Node, w: list, ctx: Context) -> list[Built]:
     if not _axis_is_last(ctx, node, node.config.get("axis", -1)):
         raise _unsupported(ctx, node, f"normalising over axis {node.config.get('axis')!r} is not supported "
                            "(only the last, feature axis)")
-    width = ctx.width if ctx.width is not None else w[-1].shape[0]
+    width = ctx.width if ctx.width is not None else (w[-1].shape[0] if w[-1].ndim == 1 else -1)
     named = dict(zip((n for n, _ in _bn_weights(node.config)), w))
     for key, arr in named.items():
         _check_shape(ctx, node, key, arr, (width,))
@@ -298,6 +115,7 @@ def _normalization(node: Node, w: list, ctx: Context) -> list[Built]:
     else:
         mean, var = w[0], w[1]
     width = ctx.width if ctx.width is not None else mean.size
+    _check_square(ctx, node, width)  # before any array of a width that may come from the config alone
     try:
         # Adapted statistics may carry leading 1-axes (broadcast shape); a scalar applies to every unit.
         mean = np.broadcast_to(mean.reshape(-1) if mean.size == width else mean.reshape(()), (width,))
@@ -443,6 +261,7 @@ def build_layers(node: Node, weights: dict[int, list[np.ndarray]], ctx: Context)
                     out[-1] = Dense(prev.kernel, prev.bias, item.activation, name=prev.name)
                     continue
                 width = _need_width(ctx, child)
+                _reserve_square(ctx, child, width)
                 item = Dense(np.eye(width), np.zeros(width), item.activation, name=item.name)
             out.append(item)
             ctx.width = item.n_out

@@ -49,7 +49,7 @@ IGNORED_TOP_KEYS = ("compile_config", "training_config")
 CONTAINER_CLASSES = {"Sequential", "Functional", "Model"}
 
 
-def _describe(d: dict, path: str) -> str:
+def _describe(d: dict, path: _JsonPath) -> str:
     cfg = d.get("config")
     name = d.get("name") or (cfg.get("name") if isinstance(cfg, dict) else None)
     cls = d.get("class_name")
@@ -76,23 +76,51 @@ def scan(obj: Any, where: str, path: str = "") -> None:
     ...
     symrecon.errors.ModelFormatError: m.keras: refusing layer 'lam' class_name 'Lambda' at the top level: Lambda layers carry marshalled Python bytecode
     """
-    stack: list[tuple[Any, str]] = [(obj, path)]
+    stack: list[tuple[Any, _JsonPath]] = [(obj, _JsonPath(None, path))]
     while stack:
         item, p = stack.pop()
         if isinstance(item, list):
-            stack.extend((v, f"{p}[{i}]") for i, v in enumerate(item))
+            stack.extend((v, _JsonPath(p, i)) for i, v in enumerate(item))
             continue
         if not isinstance(item, dict):
             continue
         _scan_dict(item, where, p)
-        stack.extend((v, f"{p}.{k}" if p else str(k)) for k, v in item.items())
+        stack.extend((v, _JsonPath(p, str(k))) for k, v in item.items())
+
+
+class _JsonPath:
+    """A JSON path (``config.layers[1].config``), rendered only when a message names it.
+
+    Building the string for every value up front would cost memory in
+    proportion to the number of values times their depth.
+    """
+
+    __slots__ = ("key", "parent")
+
+    def __init__(self, parent: _JsonPath | None, key: str | int):
+        self.parent = parent
+        self.key = key
+
+    def __bool__(self) -> bool:
+        return bool(str(self))
+
+    def __str__(self) -> str:
+        keys: list[str | int] = []
+        node: _JsonPath | None = self
+        while node is not None:
+            keys.append(node.key)
+            node = node.parent
+        text = ""
+        for key in reversed(keys):
+            text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text and key else key)
+        return text
 
 
 def _refuse(where: str, what: str, why: str) -> ModelFormatError:
     return ModelFormatError(f"{where}: refusing {what}: {why}")
 
 
-def _scan_dict(d: dict, where: str, p: str) -> None:
+def _scan_dict(d: dict, where: str, p: _JsonPath) -> None:
     cls = d.get("class_name")
     if isinstance(cls, str) and cls in CODE_CARRYING:
         raise _refuse(where, _describe(d, p), CODE_CARRYING[cls])
@@ -110,7 +138,8 @@ def _scan_dict(d: dict, where: str, p: str) -> None:
     registered = d.get("registered_name")
     # Keras's own unexported classes (e.g. raw ops in keras.src.ops) register under their class name.
     own = registered == cls and isinstance(module, str) and module.startswith("keras.")
-    if "registered_name" in d and registered not in KERAS_REGISTERED_NAMES and not own:
+    known = registered is None or (isinstance(registered, str) and registered in KERAS_REGISTERED_NAMES)
+    if "registered_name" in d and not known and not own:
         raise _refuse(where, _describe(d, p) + f" (registered_name {d['registered_name']!r})",
                       "custom registered classes are code outside Keras")
     if isinstance(cls, str) and cls.endswith("DTypePolicy") and cls not in FLOAT_POLICIES:
@@ -241,7 +270,8 @@ def _history_names(obj: Any, out: list[str]) -> None:
     """Collect the layer names tensors in ``inbound_nodes`` come from (Keras 3 and 2 forms)."""
     if isinstance(obj, dict):
         if obj.get("class_name") == "__keras_tensor__":
-            hist = (obj.get("config") or {}).get("keras_history")
+            cfg = obj.get("config")
+            hist = cfg.get("keras_history") if isinstance(cfg, dict) else None
             if isinstance(hist, list) and hist and isinstance(hist[0], str):
                 out.append(hist[0])
             return

@@ -25,9 +25,9 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..models import Dense, Sequential
 from ..recurrent import GRU, LSTM, AbstractRecurrent, SimpleRNN
-from ._archive import H5Dataset, H5Group, SafeH5, attr_str, attr_str_list
 from ._build import expected_weights, kind_of
 from ._config import Node, counted_group_names
+from ._h5tree import H5Dataset, H5Group, SafeH5, attr_str, attr_str_list
 
 #: Where a container keeps its layers (the second is tf.keras 2.13's spelling).
 LAYER_GROUPS = ("layers", "_layer_checkpoint_dependencies")
@@ -41,7 +41,7 @@ def _vars(h5: SafeH5, group: H5Group | None, path: str) -> list[np.ndarray]:
     if not isinstance(vg, H5Group):
         return []
     keys = list(vg.keys())
-    if any(not k.isdigit() for k in keys) or sorted(int(k) for k in keys) != list(range(len(keys))):
+    if any(not re.fullmatch(r"[0-9]+", k) for k in keys) or sorted(int(k) for k in keys) != list(range(len(keys))):
         raise ModelFormatError(f"{h5.where}: variables at {vg.name!r} are not numbered 0..n-1: {keys}")
     out = []
     for i in range(len(keys)):

@@ -14,8 +14,9 @@ models included) load into a :class:`~symrecon.models.Sequential` of float64
 layers.  The configuration is treated as data: anything that could carry code
 (Lambda layers, custom or non-Keras classes, pickled weights, ...) is refused
 with :class:`~symrecon.errors.ModelFormatError`, and HDF5 links, external and
-virtual datasets, shape bombs and ambiguous archives are refused before any
-value is read.  Layer classes are looked up in an allow-list
+virtual datasets, shape bombs, hard-linked objects and ambiguous archives are
+refused before any value is read, and memory stays proportional to the file's
+size.  Layer classes are looked up in an allow-list
 (``symrecon.io._build.KINDS``); others raise
 :class:`~symrecon.errors.UnsupportedLayerError`.
 
@@ -40,8 +41,6 @@ from ._archive import (
     CONFIG_MEMBER,
     METADATA_MEMBER,
     WEIGHTS_MEMBER,
-    SafeH5,
-    attr_str,
     is_hdf5,
     is_zip,
     parse_json,
@@ -50,6 +49,7 @@ from ._archive import (
 )
 from ._build import Context, build_layers
 from ._config import IGNORED_TOP_KEYS, Node, parse_model, scan
+from ._h5tree import SafeH5, attr_str
 from ._weights import fill_model, from_legacy_file, from_live_model, from_v3_file
 
 __all__ = ["from_keras", "load_keras"]
@@ -92,8 +92,26 @@ def load_keras(path: PathLike, weights: PathLike | None = None, *,
     ModelFormatError
         Unreadable, damaged, inconsistent or unsafe file; the message names
         the file and the offending part.  Nothing in the file is executed.
+        Also: not a regular file (a named pipe, directory or device is
+        refused before it is opened), and files that would need memory far
+        beyond their size: HDF5 objects reachable by two paths (hard links),
+        more than ``8 x size + 16 MiB`` read from an HDF5 file, archive
+        members inflating more than 100x, and layers without a kernel
+        (activation layers that cannot fold into a preceding linear Dense,
+        BatchNormalization, Normalization) wider than 2048 units, or more
+        than 64 MiB of their square matrices per model.
     UnsupportedLayerError
         A harmless layer symrecon cannot represent (names the layer and class).
+    TypeError
+        ``architecture`` is neither a path nor a ``Sequential``.
+
+    Notes
+    -----
+    HDF5 is parsed by libhdf5 in a helper process started on the first load
+    and reused afterwards (``symrecon.io._h5helper``): a crash or hang of the
+    C library on a damaged file becomes a ModelFormatError, and the caller's
+    threads are never forked.  Errors that are not caused by the file (bugs)
+    propagate unchanged.
 
     Examples
     --------
@@ -102,14 +120,11 @@ def load_keras(path: PathLike, weights: PathLike | None = None, *,
     >>> m                                                          # doctest: +SKIP
     Sequential([Dense(3->4, activation='tanh', name='hidden'), ...], name='dense_chain')
     """
-    where = os.fspath(path)
     try:
         return _load(path, weights, architecture)
-    except SymreconError:
-        raise
-    except (OSError, KeyError, ValueError, TypeError, IndexError, RuntimeError, AttributeError) as exc:
-        # h5py and zipfile report damage in many ways; none of them may escape as a traceback of theirs.
-        raise ModelFormatError(f"{where}: damaged or inconsistent file ({type(exc).__name__}: {exc})") from exc
+    except RecursionError:
+        # Only the file's nesting drives the recursion of the config and tree walkers.
+        raise ModelFormatError(f"{os.fspath(path)}: model configuration is nested too deeply") from None
 
 
 def _major(version: Any, where: str) -> int:
@@ -158,6 +173,8 @@ def _load(path: PathLike, weights: PathLike | None, architecture: Any) -> Sequen
                                        "(a .keras/config.json path or a symrecon Sequential)")
             if isinstance(architecture, Sequential):
                 return fill_model(h5, architecture)
+        if not isinstance(architecture, (str, os.PathLike)):
+            raise TypeError(f"architecture must be a symrecon Sequential or a path; got {type(architecture).__name__}")
         return load_keras(architecture, weights=path)
     if data.lstrip()[:1] in (b"{", b"["):
         _no_architecture(architecture, where)
