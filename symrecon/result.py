@@ -88,73 +88,60 @@ class Reconstruction:
     @classmethod
     def from_block(cls, problem: "Problem", block: "BlockResult", *, elapsed: float) -> "Reconstruction":
         """Assemble the result of a solver's :class:`~symrecon.solvers.BlockResult` (arrays it owns, not copied)."""
-        affine = None if block.null_basis is None else AffineSet(point=block.x, null_basis=block.null_basis)
-        return cls.build(problem.model, block.x, problem.y, tol=problem.tol, rtol=problem.rtol,
-                         unit_tol=problem.unit_tol, status=block.status, method=block.method,
-                         n_iter=block.n_iter, elapsed=elapsed, single=problem.single, history=block.history,
-                         affine_set=affine, stats=block.stats, owned=True)
+        return cls.build(problem.model, block, problem.y, tol=problem.tol, rtol=problem.rtol,
+                         unit_tol=problem.unit_tol, elapsed=elapsed, single=problem.single, owned=True)
 
     @classmethod
-    def build(cls, model: Any, x: NDArray[np.float64], y_target: NDArray[np.float64], *, tol: float,
-              status: Status | NDArray[np.int8], method: str | NDArray[np.object_],
-              n_iter: int | NDArray[np.int64], elapsed: float, single: bool,
-              history: NDArray[np.float64] | None = None, affine_set: AffineSet | None = None,
-              stats: Mapping[str, Any] | None = None, owned: bool = False, rtol: float = 0.0,
-              unit_tol: NDArray[np.float64] | None = None) -> "Reconstruction":
-        """Assemble a result, re-checking ``x`` by a forward pass.
+    def build(cls, model: Any, block: "BlockResult", y_target: NDArray[np.float64], *, tol: float,
+              elapsed: float, single: bool, rtol: float = 0.0, unit_tol: NDArray[np.float64] | None = None,
+              owned: bool = False) -> "Reconstruction":
+        """Assemble a result from a solver's raw arrays, re-checking ``x`` by a forward pass.
 
         Parameters
         ----------
-        x, y_target : ndarray, shape (N, n_in) / (N, n_out)
-        status : Status or int array (N,)
-            The solver's own verdict; a success claim with a residual above
-            ``tol`` becomes :attr:`Status.INACCURATE`, and a failure claim with
-            a residual within ``tol`` becomes :attr:`Status.CONVERGED`
+        model : Sequential
+        block : BlockResult
+            ``x`` (N, n_in) and the solver's own verdicts: a success claim
+            with a residual above tolerance becomes :attr:`Status.INACCURATE`,
+            a failure claim within tolerance becomes :attr:`Status.CONVERGED`
             (``NOT_RUN`` and ``INFEASIBLE`` rows are left as they are).
-        method : str or array of str (N,)
-        n_iter : int or int array (N,)
+        y_target : ndarray, shape (N, n_out)
+        tol, rtol : float
+            Absolute and relative tolerance (see :mod:`symrecon.tolerance`).
+        elapsed : float
+            Wall time in seconds.
         single : bool
             Squeeze the batch axis (the caller passed one target).
+        unit_tol : ndarray (N, n_out), optional
+            The per-unit tolerance ``tol`` and ``rtol`` give (computed here when not given).
         owned : bool
             The arrays were created by symrecon for this result: frozen in
             place instead of copied.
-        rtol, unit_tol : float, ndarray (N, n_out)
-            The relative tolerance and the per-unit tolerance it gives with
-            ``tol`` (computed here when not given; see :mod:`symrecon.tolerance`).
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = np.asarray(block.x, dtype=np.float64)
         n = x.shape[0]
         y_pred = forward_rows(model, x)
         residual = max_residual(y_pred, y_target)
         if unit_tol is None:
             unit_tol = unit_tolerance(model, y_target, atol=tol, rtol=rtol)
         ok = within(y_pred, y_target, unit_tol)
-
-        codes = np.full(n, status, dtype=np.int8) if isinstance(status, Status) else np.array(status, dtype=np.int8)
-        claimed = np.isin(codes, SUCCESS_CODES)
-        codes[claimed & ~ok] = Status.INACCURATE
-        rejudge = ~claimed & ok & ~np.isin(codes, [Status.NOT_RUN, Status.INFEASIBLE])
-        codes[rejudge] = Status.CONVERGED
-
-        methods = np.asarray(method, dtype=object)
+        codes = _rejudged(np.array(block.status, dtype=np.int8), ok)
+        methods = np.asarray(block.method, dtype=object)
         if methods.ndim == 0:
-            methods = np.full(n, str(method), dtype=object)
-        iters = np.broadcast_to(np.asarray(n_iter, dtype=np.int64), (n,))
-        stats_view = MappingProxyType(dict(stats or {}))
-
+            methods = np.full(n, str(block.method), dtype=object)
+        iters = np.broadcast_to(np.asarray(block.n_iter, dtype=np.int64), (n,))
+        affine = None if block.null_basis is None else AffineSet(point=x, null_basis=block.null_basis)
+        common = {"elapsed": float(elapsed), "tol": float(tol), "rtol": float(rtol),
+                  "stats": MappingProxyType(dict(block.stats))}
         if single:
-            return cls(
-                x=_frozen(x[0], owned), y_target=_frozen(y_target[0]), y_pred=_frozen(y_pred[0], True),
-                residual=float(residual[0]), status=Status(int(codes[0])), method=str(methods[0]),
-                n_iter=int(iters[0]), elapsed=float(elapsed), tol=float(tol), history=_frozen(history, owned),
-                affine_set=_squeeze_affine(affine_set), stats=stats_view, rtol=float(rtol), within_tol=bool(ok[0]),
-            )
-        return cls(
-            x=_frozen(x, owned), y_target=_frozen(y_target), y_pred=_frozen(y_pred, True),
-            residual=_frozen(residual, True), status=_frozen(codes, True), method=_frozen(methods, True),
-            n_iter=_frozen(iters if owned else iters.copy(), owned), elapsed=float(elapsed), tol=float(tol),
-            history=None, affine_set=affine_set, stats=stats_view, rtol=float(rtol), within_tol=_frozen(ok, True),
-        )
+            return cls(x=_frozen(x[0], owned), y_target=_frozen(y_target[0]), y_pred=_frozen(y_pred[0], True),
+                       residual=float(residual[0]), status=Status(int(codes[0])), method=str(methods[0]),
+                       n_iter=int(iters[0]), history=_frozen(block.history, owned),
+                       affine_set=_squeeze_affine(affine), within_tol=bool(ok[0]), **common)
+        return cls(x=_frozen(x, owned), y_target=_frozen(y_target), y_pred=_frozen(y_pred, True),
+                   residual=_frozen(residual, True), status=_frozen(codes, True), method=_frozen(methods, True),
+                   n_iter=_frozen(iters if owned else iters.copy(), owned), history=None, affine_set=affine,
+                   within_tol=_frozen(ok, True), **common)
 
     # ------------------------------------------------------------------
     @property
@@ -232,6 +219,14 @@ class Reconstruction:
         from .report import reconstruction_report
 
         return reconstruction_report(self)
+
+
+def _rejudged(codes: NDArray[np.int8], ok: NDArray[np.bool_]) -> NDArray[np.int8]:
+    """The solver's verdicts, corrected by the re-check (``codes`` is modified and returned)."""
+    claimed = np.isin(codes, SUCCESS_CODES)
+    codes[claimed & ~ok] = Status.INACCURATE
+    codes[~claimed & ok & ~np.isin(codes, [Status.NOT_RUN, Status.INFEASIBLE])] = Status.CONVERGED
+    return codes
 
 
 def _sentence(*parts: str | None) -> str:

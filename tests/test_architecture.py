@@ -191,8 +191,9 @@ def test_tolerance_is_relative_and_tightens_at_the_ends_of_the_image():
     # a sigmoid target of 1e-300 is not "reached" by sigmoid(-25) = 1.4e-11, though within 1e-9 of it
     sig = sr.Sequential([sr.Dense([[0.4]], [-25.0], "sigmoid")])
     x_wrong = np.array([[0.0]])
-    res = sr.Reconstruction.build(sig, x_wrong, np.array([[1e-300]]), tol=1e-9, status=sr.Status.CONVERGED,
-                                  method="newton", n_iter=1, elapsed=0.0, single=True, rtol=1e-12)
+    block = BlockResult(x=x_wrong, status=np.array([Status.CONVERGED], dtype=np.int8),
+                        n_iter=np.ones(1, dtype=np.int64), method="newton")
+    res = sr.Reconstruction.build(sig, block, np.array([[1e-300]]), tol=1e-9, elapsed=0.0, single=True, rtol=1e-12)
     assert not res.success and res.status is sr.Status.INACCURATE
     good = sr.reconstruct(sig, [1e-300])
     assert good.success and good.x[0] == pytest.approx((np.log(1e-300) + 25.0) / 0.4, rel=1e-9)

@@ -7,6 +7,7 @@ import pytest
 
 import symrecon as sr
 from symrecon.result import Reconstruction, Status
+from symrecon.solvers import BlockResult
 
 
 @pytest.fixture
@@ -15,8 +16,10 @@ def model():
 
 
 def _build(model, x, y, status, single=False, tol=1e-9):
-    return Reconstruction.build(model, np.atleast_2d(x), np.atleast_2d(y), tol=tol, status=status,
-                                method="test", n_iter=3, elapsed=0.01, single=single)
+    x = np.atleast_2d(np.asarray(x, dtype=float))
+    codes = np.broadcast_to(np.asarray(status, dtype=np.int8), (x.shape[0],))
+    block = BlockResult(x=x, status=codes, n_iter=np.full(x.shape[0], 3), method="test")
+    return Reconstruction.build(model, block, np.atleast_2d(y), tol=tol, elapsed=0.01, single=single)
 
 
 def test_success_claim_with_large_residual_becomes_inaccurate(model):
