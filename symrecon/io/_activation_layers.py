@@ -62,14 +62,22 @@ def resolve_activation(value: Any, node: Node, ctx: Context) -> Resolved:
     raise _bad(ctx, node, f"activation must be a string or a layer object; got {value!r}")
 
 
+def _float(ctx: Context, node: Node, key: str, default: float) -> float:
+    """A config number that must be present (``_number`` without ``allow_none``)."""
+    value = _number(ctx, node, key, default)
+    if value is None:  # _number returns None only with allow_none=True; it refuses a None value otherwise
+        raise _bad(ctx, node, f"config {key!r} must be a finite number; got None")
+    return value
+
+
 def _activation_layer(node: Node, ctx: Context) -> Resolved:
     return resolve_activation(node.config.get("activation", "linear"), node, ctx)
 
 
 def _relu_layer(node: Node, ctx: Context) -> Resolved:
     max_value = _number(ctx, node, "max_value", None, allow_none=True)
-    slope = _number(ctx, node, "negative_slope", 0.0)
-    threshold = _number(ctx, node, "threshold", 0.0)
+    slope = _float(ctx, node, "negative_slope", 0.0)
+    threshold = _float(ctx, node, "threshold", 0.0)
     # Map onto the registry where the formula is exactly one of its members.
     if threshold == 0.0 and max_value is None:
         return _activations.get("relu") if slope == 0.0 else _activations.get("leaky_relu", negative_slope=slope)
@@ -85,11 +93,11 @@ def _relu_layer(node: Node, ctx: Context) -> Resolved:
 def _leaky_relu_layer(node: Node, ctx: Context) -> Resolved:
     # Keras 3 calls it negative_slope, Keras 2 alpha; the layer's default is 0.3.
     key = "negative_slope" if "negative_slope" in node.config else "alpha"
-    return _activations.get("leaky_relu", negative_slope=_number(ctx, node, key, 0.3))
+    return _activations.get("leaky_relu", negative_slope=_float(ctx, node, key, 0.3))
 
 
 def _elu_layer(node: Node, ctx: Context) -> Resolved:
-    alpha = _number(ctx, node, "alpha", 1.0)
+    alpha = _float(ctx, node, "alpha", 1.0)
     if alpha <= 0:
         raise _unsupported(ctx, node, f"ELU with alpha = {alpha:g} <= 0 is not supported")
     return _activations.get("elu", alpha=alpha)

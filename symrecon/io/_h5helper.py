@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from ..errors import ModelFormatError
 from ._h5walk import LENGTH, handle
@@ -70,6 +71,11 @@ class Helper:
             env={**os.environ, **_HELPER_ENV},
             # Its own session: a Ctrl-C in the terminal reaches this process, which decides.
             start_new_session=True)
+        # Both are pipes (PIPE above), so Popen always sets them; the checks narrow the Optional types.
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        self._stdin: IO[bytes] = stdin
+        self._stdout: IO[bytes] = stdout
 
     def request(self, meta: dict, data: bytes, deadline: float, max_reply: int) -> bytes:
         """Send one request and return the reply; HelperDied or TimeoutError otherwise."""
@@ -87,11 +93,11 @@ class Helper:
     def _write(self, part: bytes) -> None:
         view = memoryview(part)
         while view:
-            n = self.proc.stdin.write(view)  # unbuffered: may write only part of it
+            n = self._stdin.write(view)  # unbuffered: may write only part of it
             view = view[n:]
 
     def _read(self, n: int, deadline: float) -> bytes:
-        fd = self.proc.stdout.fileno()
+        fd = self._stdout.fileno()
         buf = bytearray()
         while len(buf) < n:
             remaining = deadline - time.monotonic()
@@ -114,18 +120,18 @@ class Helper:
         if self.proc.poll() is None:
             self.proc.kill()
         status = self.proc.wait()
-        for fh in (self.proc.stdin, self.proc.stdout):
+        for fh in (self._stdin, self._stdout):
             fh.close()
         return status
 
     def close(self) -> None:
         """Let an idle helper exit (EOF on its input), killing it if it does not."""
         try:
-            self.proc.stdin.close()
+            self._stdin.close()
         except OSError:
             pass
         self._reap(timeout=2.0)
-        self.proc.stdout.close()
+        self._stdout.close()
 
 
 _lock = threading.Lock()

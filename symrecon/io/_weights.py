@@ -71,7 +71,9 @@ def _named_groups(layers: H5Group | None) -> dict[str, str]:
         sub = layers.get(key)
         vg = sub.get("vars") if isinstance(sub, H5Group) else None
         if isinstance(vg, H5Group) and "name" in vg.attrs:
-            out.setdefault(attr_str(vg.attrs["name"]), key)
+            name = attr_str(vg.attrs["name"])
+            if name is not None:
+                out.setdefault(name, key)
     return out
 
 
@@ -100,7 +102,8 @@ def from_v3_file(h5: SafeH5, root: Node) -> dict[int, list[np.ndarray]]:
                 continue
             var_path = kind_of(member, h5.where).var_path
             arrays = _vars(h5, sub, var_path)
-            if len(arrays) != len(expected):
+            # A missing group (sub None) holds no arrays, so it already fails the count.
+            if sub is None or len(arrays) != len(expected):
                 place = f"{layers.name}/{key}/{var_path}" if layers is not None else f"layers/{key}/{var_path}"
                 raise ModelFormatError(
                     f"{h5.where}: layer {member.name!r} ({member.class_name}) needs {len(expected)} weights "
@@ -259,7 +262,8 @@ def fill_model(h5: SafeH5, model: Sequential) -> Sequential:
     new_layers = []
     for layer in model.layers:
         base = next((b for t, b in FILLABLE.items() if type(layer) is t), None)
-        if base is None:
+        # FILLABLE holds only Dense and recurrent types; the isinstance narrows the layer for the checker.
+        if base is None or not isinstance(layer, (Dense, AbstractRecurrent)):
             new_layers.append(layer)
             continue
         var_path = "vars" if isinstance(layer, Dense) else "cell/vars"
@@ -280,7 +284,8 @@ def fill_model(h5: SafeH5, model: Sequential) -> Sequential:
                    else [layer.kernel, layer.recurrent_kernel, layer.bias])
         if len(arrays) == len(current) - 1:
             arrays.append(np.zeros_like(current[-1]))  # use_bias=False: the model's bias stays zero
-        if len(arrays) != len(current) or any(a.shape != c.shape for a, c in zip(arrays, current)):
+        # A missing group (sub None) holds no arrays, so it already fails the count.
+        if sub is None or len(arrays) != len(current) or any(a.shape != c.shape for a, c in zip(arrays, current)):
             raise ModelFormatError(
                 f"{h5.where}: weights at 'layers/{key}/{var_path}' have shapes {[a.shape for a in arrays]}; layer "
                 f"{layer.name!r} of the architecture needs {[c.shape for c in current]}")
@@ -290,10 +295,10 @@ def fill_model(h5: SafeH5, model: Sequential) -> Sequential:
     return Sequential(new_layers, name=model.name)
 
 
-def _refilled(layer: Any, arrays: list[np.ndarray]) -> Any:
+def _refilled(layer: Dense | AbstractRecurrent, arrays: list[np.ndarray]) -> Dense | AbstractRecurrent:
     if isinstance(layer, Dense):
         return Dense(arrays[0], arrays[1], layer.activation, name=layer.name)
-    assert isinstance(layer, AbstractRecurrent)
+    assert isinstance(layer, (SimpleRNN, LSTM, GRU))  # the recurrent types of FILLABLE
     kwargs: dict[str, Any] = {"activation": layer.activation, "return_sequences": layer.return_sequences,
                               "go_backwards": layer.go_backwards, "name": layer.name}
     if isinstance(layer, (LSTM, GRU)):

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ...errors import NotInvertibleError
 from ...status import LaneState, Status
 from .. import numpy_ref
 from .gauss_newton import DERIV_FLOOR, MAX_TRIES, MU_FLOOR, MU_GROW, MU_SHRINK, MU_START, PROGRESS_RTOL, STEP_FLOOR
@@ -32,8 +33,11 @@ def gn_square_reference(model: Any, x0s, ys, tol: float = 1e-9, max_iter: int = 
     A target whose step fails (no decrease, vanishing derivative) ends with
     ``LaneState.HAND_OVER`` at its last accepted point.
     """
+    inverses = layer_inverses(model)
+    if inverses is None:
+        raise NotInvertibleError("gn_square_reference needs a chain of square, well-conditioned Dense layers")
     winvs = [m.reshape(layer.kernel.shape) for m, layer in
-             zip(np.split(layer_inverses(model), np.cumsum([la.kernel.size for la in model.layers])[:-1]),
+             zip(np.split(inverses, np.cumsum([la.kernel.size for la in model.layers])[:-1]),
                  model.layers)]
     x = np.array(x0s, dtype=np.float64)
     n = x.shape[0]
