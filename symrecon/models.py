@@ -24,50 +24,15 @@ from numpy.typing import ArrayLike, NDArray
 from . import activations as _activations
 from .activations import Activation
 from .backends import numpy_ref
-from .errors import InfeasibleTargetError, InvalidValueError, ShapeError
+from .errors import InfeasibleTargetError, ShapeError
 from .graph import Graph, GraphBuilder, Value, add_dense, to_graph
+from .validation import as_batch, as_real_array
 
 __all__ = ["AbstractLayer", "Dense", "Sequential", "as_frozen_array", "as_batch"]
 
 
-def as_frozen_array(value: ArrayLike, what: str, ndim: int | None = None) -> NDArray[np.float64]:
-    """A read-only float64 copy of ``value``; refuses NaN/inf and wrong ``ndim``."""
-    try:
-        arr = np.array(value, dtype=np.float64, copy=True)
-    except (TypeError, ValueError) as exc:
-        raise InvalidValueError(f"{what} must be an array of real numbers; got {type(value).__name__}: {exc}") from None
-    if ndim is not None and arr.ndim != ndim:
-        raise ShapeError(f"{what} must be {ndim}-D; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise InvalidValueError(
-            f"{what} contains NaN or inf (first at index {tuple(int(i) for i in bad)}); expected finite numbers"
-        )
-    arr.setflags(write=False)
-    return arr
-
-
-def as_batch(value: ArrayLike, width: int, what: str) -> tuple[NDArray[np.float64], bool]:
-    """Validate a single vector ``(width,)`` or batch ``(N, width)``.
-
-    Returns a read-only float64 ``(N, width)`` copy and whether the input was a
-    single vector.  A scalar is accepted when ``width == 1``.
-    """
-    arr = as_frozen_array(value, what)
-    if arr.ndim == 0 and width == 1:
-        arr = arr.reshape(1)
-    if arr.ndim == 1:
-        if arr.shape[0] != width:
-            raise ShapeError(f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}")
-        out = arr.reshape(1, width)
-        return out, True
-    if arr.ndim == 2:
-        if arr.shape[1] != width:
-            raise ShapeError(f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}")
-        if arr.shape[0] == 0:
-            raise ShapeError(f"{what} is an empty batch (shape {arr.shape}); expected at least one row")
-        return arr, False
-    raise ShapeError(f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}")
+#: kept for callers of the old names: the checks live in :mod:`symrecon.validation`
+as_frozen_array = as_real_array
 
 
 class AbstractLayer(ABC):

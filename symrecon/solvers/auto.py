@@ -47,6 +47,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -69,12 +70,13 @@ _STAGES = ("analytic", "newton", "scipy")
 
 @dataclass
 class _Routing:
-    """Per-row state while ``auto`` routes the rows of one block."""
+    """Per-row state while ``auto`` routes the rows of one block.
 
-    x: NDArray[np.float64]
-    status: NDArray[np.int8]
-    n_iter: NDArray[np.int64]
-    method: NDArray[np.object_]
+    ``answer`` holds every row's best answer so far (its arrays are written in
+    place, ``method`` per row); ``todo`` marks the rows no method has settled.
+    """
+
+    answer: BlockResult
     todo: NDArray[np.bool_]
 
 
@@ -108,16 +110,15 @@ class Auto(AbstractSolver):
 
     def solve_block(self, problem: Problem) -> BlockResult:
         n = problem.n_targets
-        route = _Routing(x=start_points(problem), status=np.full(n, Status.NOT_RUN, dtype=np.int8),
-                         n_iter=np.zeros(n, dtype=np.int64), method=np.full(n, "newton", dtype=object),
-                         todo=np.ones(n, dtype=bool))
+        start = BlockResult(x=start_points(problem), status=np.full(n, Status.NOT_RUN, dtype=np.int8),
+                            n_iter=np.zeros(n, dtype=np.int64), method=np.full(n, "newton", dtype=object))
+        route = _Routing(answer=start, todo=np.ones(n, dtype=bool))
         unavailable, reason = self._closed_form(problem, route)
         history = self._iterate(problem, route)
-        stats: dict[str, object] = {f"n_{m}": int(np.sum(route.method == m)) for m in _STAGES}
+        stats: dict[str, object] = {f"n_{m}": int(np.sum(route.answer.method == m)) for m in _STAGES}
         stats["analytic_unavailable"] = unavailable
         stats["reason"] = reason
-        return BlockResult(x=route.x, status=route.status, n_iter=route.n_iter, method=route.method,
-                           history=history, stats=stats)
+        return dataclasses.replace(route.answer, history=history, stats=stats)
 
     @staticmethod
     def _closed_form(problem: Problem, route: _Routing) -> tuple[str | None, str | None]:
@@ -133,9 +134,9 @@ class Auto(AbstractSolver):
             return str(exc), None
         x_a, st_a, reason = analytic_rows(inv, problem.y)
         proved = st_a == Status.INFEASIBLE
-        route.x[proved] = np.nan
-        route.status[proved] = Status.INFEASIBLE
-        route.method[proved] = "analytic"
+        route.answer.x[proved] = np.nan
+        route.answer.status[proved] = Status.INFEASIBLE
+        route.answer.method[proved] = "analytic"
         route.todo[proved] = False
         ok = st_a == Status.EXACT
         if problem.lower is not None and problem.upper is not None:
@@ -146,15 +147,15 @@ class Auto(AbstractSolver):
         r = _residuals(problem.model, x_a[rows], problem.y[rows])
         fine = r <= problem.row_tol[rows]
         good, near = rows[fine], rows[~fine]
-        route.x[good] = x_a[good]
-        route.status[good] = Status.EXACT
-        route.method[good] = "analytic"
+        route.answer.x[good] = x_a[good]
+        route.answer.status[good] = Status.EXACT
+        route.answer.method[good] = "analytic"
         route.todo[good] = False
         # close but off by rounding (ill-conditioned layers): newton polishes from there
         x_near = x_a[near]
         if problem.lower is not None and problem.upper is not None:
             x_near = np.clip(x_near, problem.lower, problem.upper)
-        route.x[near] = x_near
+        route.answer.x[near] = x_near
         return None, reason
 
     def _iterate(self, problem: Problem, route: _Routing) -> NDArray[np.float64] | None:
@@ -170,19 +171,19 @@ class Auto(AbstractSolver):
                 break
             # newton starts from the closed-form answer where there is one; scipy from the
             # caller's start, which gives a second, independent chance on hard targets
-            x_start = route.x[rows] if stage == 0 else start_points(problem)[rows]
+            x_start = route.answer.x[rows] if stage == 0 else start_points(problem)[rows]
             block = solver.solve_block(problem.rows(rows, x0=x_start))
             r_s = _residuals(problem.model, block.x, problem.y[rows])
             if stage == 0:
                 better = np.ones(rows.size, dtype=bool)
                 history = block.history
             else:
-                better = r_s < _residuals(problem.model, route.x[rows], problem.y[rows])
+                better = r_s < _residuals(problem.model, route.answer.x[rows], problem.y[rows])
             take = rows[better]
-            route.x[take] = block.x[better]
-            route.status[take] = block.status[better]
-            route.n_iter[take] = block.n_iter[better]
-            route.method[take] = solver.name
+            route.answer.x[take] = block.x[better]
+            route.answer.status[take] = block.status[better]
+            route.answer.n_iter[take] = block.n_iter[better]
+            route.answer.method[take] = solver.name
             route.todo[rows[r_s <= problem.row_tol[rows]]] = False
         return history
 

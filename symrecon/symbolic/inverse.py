@@ -70,24 +70,18 @@ def _not_invertible(layer, index: int, reason: str, why: str) -> NotInvertibleEr
     )
 
 
-def _plan_square(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
+def _plan_full_column_rank(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
+    """Square or tall: the kernel must have rank ``n_in``; ``W^{-1}`` or the least-squares ``W^+``."""
+    kind = "square" if layer.n_in == layer.n_out else "tall"
     rank, u, s, vt = _svd_rank(layer.kernel)
     if rank < layer.n_in:
-        raise _not_invertible(layer, index, "rank",
-                              f"has a square {layer.n_in}x{layer.n_out} kernel of numerical rank {rank} "
-                              f"(singular values {np.array2string(s, precision=3)}): many inputs give the "
-                              f"same output")
-    # W^{-1} from the SVD we already have: W = U S V^T  =>  W^{-1} = V S^{-1} U^T.
-    return "square", (vt.T / s) @ u.T, None
-
-
-def _plan_tall(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
-    rank, _, _, _ = _svd_rank(layer.kernel)
-    if rank < layer.n_in:
-        raise _not_invertible(layer, index, "rank",
-                              f"maps {layer.n_in} inputs to {layer.n_out} outputs with a kernel of rank "
-                              f"{rank} < {layer.n_in}: many inputs give the same output")
-    return "tall", np.linalg.pinv(layer.kernel), None
+        shape = (f"has a square {layer.n_in}x{layer.n_out} kernel of numerical rank {rank} (singular values "
+                 f"{np.array2string(s, precision=3)})" if kind == "square" else
+                 f"maps {layer.n_in} inputs to {layer.n_out} outputs with a kernel of rank {rank} < {layer.n_in}")
+        raise _not_invertible(layer, index, "rank", f"{shape}: many inputs give the same output")
+    # from the SVD we already have: W = U S V^T  =>  W^+ = V S^{-1} U^T (W^{-1} when square)
+    k = s.size
+    return kind, (vt[:k].T / s) @ u[:, :k].T, None
 
 
 def _plan_wide(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
@@ -110,8 +104,8 @@ def _plan_wide(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, N
 
 #: kernel shape -> rule (one per row of the closed-form table)
 _SHAPE_RULES: dict[str, Callable[[Dense, int, int], tuple[str, NDArray, NDArray | None]]] = {
-    "square": _plan_square,
-    "tall": _plan_tall,
+    "square": _plan_full_column_rank,
+    "tall": _plan_full_column_rank,
     "wide": _plan_wide,
 }
 

@@ -141,12 +141,17 @@ class InversePlan:
         object.__setattr__(self, "_packed", packed)
 
     @property
+    def widths(self) -> tuple[int, int]:
+        """``(n_in, n_out)`` of the whole chain."""
+        return self.layers[0].n_in, self.layers[-1].n_out
+
+    @property
     def n_in(self) -> int:
-        return self.layers[0].n_in
+        return self.widths[0]
 
     @property
     def n_out(self) -> int:
-        return self.layers[-1].n_out
+        return self.widths[1]
 
     @property
     def packed(self) -> tuple[NDArray, ...]:
