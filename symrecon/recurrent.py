@@ -197,13 +197,12 @@ class LSTM(AbstractRecurrent):
 
     Parameters
     ----------
-    kernel : array_like, shape (n_in, 4*units)
-    recurrent_kernel : array_like, shape (units, 4*units)
+    kernel, recurrent_kernel : array_like, shapes (n_in, 4*units) and (units, 4*units)
+        The four gate blocks side by side, in Keras's order i, f, c, o.
     bias : array_like, shape (4*units,), optional
-    activation : str or Activation, default "tanh"
-    recurrent_activation : str or Activation, default "sigmoid"
-    return_sequences, go_backwards : bool
-    name : str, optional
+    activation, recurrent_activation : str or Activation, defaults "tanh" and "sigmoid"
+    return_sequences, go_backwards, name
+        As for :class:`SimpleRNN`.
 
     Examples
     --------
@@ -255,14 +254,14 @@ class GRU(AbstractRecurrent):
 
     Parameters
     ----------
-    kernel : array_like, shape (n_in, 3*units)
-    recurrent_kernel : array_like, shape (units, 3*units)
-    bias : array_like, shape (2, 3*units) or (3*units,), optional
-    activation : str or Activation, default "tanh"
-    recurrent_activation : str or Activation, default "sigmoid"
+    kernel, recurrent_kernel : array_like, shapes (n_in, 3*units) and (units, 3*units)
+        The three gate blocks side by side, in Keras's order z, r, h.
+    bias : array_like, shape (2, 3*units) (input and recurrent biases) or (3*units,), optional
+    activation, recurrent_activation : str or Activation, defaults "tanh" and "sigmoid"
     reset_after : bool, default True
-    return_sequences, go_backwards : bool
-    name : str, optional
+        Keras's default: the reset gate multiplies ``h @ recurrent_kernel`` after the product.
+    return_sequences, go_backwards, name
+        As for :class:`SimpleRNN`.
 
     Examples
     --------

@@ -131,8 +131,8 @@ class Reconstruction:
             methods = np.full(n, str(block.method), dtype=object)
         iters = np.broadcast_to(np.asarray(block.n_iter, dtype=np.int64), (n,))
         affine = None if block.null_basis is None else AffineSet(point=x, null_basis=block.null_basis)
-        common = {"elapsed": float(elapsed), "tol": float(tol), "rtol": float(rtol),
-                  "stats": MappingProxyType(dict(block.stats))}
+        common: dict[str, Any] = {"elapsed": float(elapsed), "tol": float(tol), "rtol": float(rtol),
+                                  "stats": MappingProxyType(dict(block.stats))}
         if single:
             return cls(x=_frozen(x[0], owned), y_target=_frozen(y_target[0]), y_pred=_frozen(y_pred[0], True),
                        residual=float(residual[0]), status=Status(int(codes[0])), method=str(methods[0]),

@@ -79,6 +79,12 @@ class _Routing:
     answer: BlockResult
     todo: NDArray[np.bool_]
 
+    @property
+    def methods(self) -> NDArray[np.object_]:
+        """The per-row method array of ``answer`` (always an array here)."""
+        assert isinstance(self.answer.method, np.ndarray)
+        return self.answer.method
+
 
 @register
 @dataclass(frozen=True)
@@ -136,7 +142,7 @@ class Auto(AbstractSolver):
         proved = st_a == Status.INFEASIBLE
         route.answer.x[proved] = np.nan
         route.answer.status[proved] = Status.INFEASIBLE
-        route.answer.method[proved] = "analytic"
+        route.methods[proved] = "analytic"
         route.todo[proved] = False
         ok = st_a == Status.EXACT
         if problem.lower is not None and problem.upper is not None:
@@ -149,7 +155,7 @@ class Auto(AbstractSolver):
         good, near = rows[fine], rows[~fine]
         route.answer.x[good] = x_a[good]
         route.answer.status[good] = Status.EXACT
-        route.answer.method[good] = "analytic"
+        route.methods[good] = "analytic"
         route.todo[good] = False
         # close but off by rounding (ill-conditioned layers): newton polishes from there
         x_near = x_a[near]
@@ -183,7 +189,7 @@ class Auto(AbstractSolver):
             route.answer.x[take] = block.x[better]
             route.answer.status[take] = block.status[better]
             route.answer.n_iter[take] = block.n_iter[better]
-            route.answer.method[take] = solver.name
+            route.methods[take] = solver.name
             route.todo[rows[r_s <= problem.row_tol[rows]]] = False
         return history
 

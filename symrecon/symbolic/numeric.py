@@ -98,13 +98,8 @@ class LayerPlan:
     bias: NDArray[np.float64]
     back: NDArray[np.float64]
 
-    @property
-    def n_in(self) -> int:
-        return int(self.kernel.shape[0])
-
-    @property
-    def n_out(self) -> int:
-        return int(self.kernel.shape[1])
+    n_in = property(lambda self: int(self.kernel.shape[0]), doc="Inputs of the layer.")
+    n_out = property(lambda self: int(self.kernel.shape[1]), doc="Outputs of the layer.")
 
 
 @dataclass(frozen=True)

@@ -108,6 +108,8 @@ def settings(tol: float, max_iter: int, lower: Any = None, upper: Any = None, n_
     Without bounds, ``n_in`` gives the length of the ±inf arrays.
     """
     if lower is None:
+        if n_in is None:
+            raise ValueError("settings() without bounds needs n_in")
         return Settings(float(tol), int(max_iter), np.full(n_in, -np.inf), np.full(n_in, np.inf), False)
     # writable copies: numba compiles a separate specialisation for read-only arrays
     return Settings(float(tol), int(max_iter), np.array(lower, dtype=np.float64),
