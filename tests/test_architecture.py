@@ -98,9 +98,8 @@ def test_executors_cover_every_row_once(executor, monkeypatch):
     monkeypatch.setattr(SOLVERS["newton"], "solve_block", counting)
     res = sr.reconstruct(model, y, method="newton", executor=executor)
     assert sorted(calls) == sorted([7] * 7 + [1])
-    # same answers, up to where each block's kernels stopped within tolerance
-    np.testing.assert_allclose(res.x, whole.x, atol=1e-6)
-    np.testing.assert_allclose(model(res.x), y, atol=1e-9)
+    # each target carries its own tolerance into the kernels: the split changes nothing
+    np.testing.assert_array_equal(res.x, whole.x)
     assert np.all(res.success) and res.stats["n_damped"] == whole.stats["n_damped"]
 
 

@@ -54,7 +54,7 @@ class KernelRun:
 
     Inputs: the packed model ``pm`` (:class:`~symrecon.backends.numba.pack.PackedModel`,
     with the layer inverses when ``inverses``), the settings ``cfg``
-    (the block's tolerance scaled by ``tol_margin``, ``max_iter``, the box),
+    (each target's tolerance scaled by ``tol_margin``, ``max_iter``, the box),
     starting points ``x0`` (N, n_in) and targets ``ys`` (N, n_out).  Outputs
     the kernels write: ``out`` (:class:`~symrecon.backends.numba.pack.Outputs`:
     ``xs`` (N, n_in, NaN until written), ``status`` (N,) int8
@@ -75,7 +75,7 @@ class KernelRun:
         n, n0 = problem.n_targets, problem.model.n_in
         self.pm = pack(problem.model, inverses=self.inverses)
         max_iter = iteration_limit(problem, self.default_max_iter)
-        tol = self.tol_margin * problem.kernel_tol
+        tol = self.tol_margin * problem.row_tol
         if problem.lower is not None and problem.upper is not None:
             self.cfg = settings(tol, max_iter, problem.lower, problem.upper)
         else:

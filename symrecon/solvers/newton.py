@@ -95,6 +95,6 @@ class GaussNewton(AbstractSolver):
                 x_r = np.ascontiguousarray(out.xs[rest])
                 sub = Outputs(x_r, np.zeros(rest.size, dtype=np.int8), np.ascontiguousarray(out.iters[rest]),
                               out.hist)
-                lm_batch(pm, cfg, x_r, np.ascontiguousarray(run.ys[rest]), LANE_CHUNK, sub)
+                lm_batch(pm, cfg._replace(tol=cfg.tol[rest]), x_r, np.ascontiguousarray(run.ys[rest]), LANE_CHUNK, sub)
                 out.xs[rest], out.status[rest], out.iters[rest] = sub.xs, sub.status, sub.iters
         return run.result(self.name, {"structured": pm.structured, "n_damped": n_damped, "max_iter": cfg.max_iter})

@@ -38,7 +38,7 @@ from ...status import LaneState, Status
 from .forward import forward_jac_lanes, forward_store_lanes
 from .primitives import (
     FASTMATH, LANES, Lanes, cholesky_lanes, frozen, lane_residual, load_lane, next_lane, record_lane, run_lane_kernel,
-    solve_lanes, verdict,
+    solve_lanes, target_tol, verdict,
 )
 
 __all__ = ["lm_batch", "gn_square_batch", "MU_START", "MU_GROW", "MU_SHRINK", "MU_FLOOR", "MAX_TRIES",
@@ -161,7 +161,7 @@ def _gn_decide(s, lanes, ys, cfg, out_off, out, record, x0s, next_t, stop):
                 x[k, l] = x_new[k, l]
             if record:
                 record_lane(out, it[l], x, l)
-            st = verdict(r_new, cfg.tol, it[l], cfg.max_iter, False)
+            st = verdict(r_new, target_tol(cfg, t), it[l], cfg.max_iter, False)
         if st != LaneState.RUNNING.value:
             next_t = next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop)
         busy = busy or target[l] >= 0
@@ -368,7 +368,7 @@ def _lm_decide(s, lanes, ys, cfg, out, record, x0s, next_t, stop):
                 record_lane(out, it[l], x, l)
             # out of iterations with a last step that barely helped: settled on a non-zero residual
             at_minimum = it[l] >= cfg.max_iter and gain[l] <= PROGRESS_RTOL
-            st = verdict(r_max, cfg.tol, it[l], cfg.max_iter, at_minimum)
+            st = verdict(r_max, target_tol(cfg, t), it[l], cfg.max_iter, at_minimum)
         else:
             tries[l] += 1
             mu[l] = MU_START if mu[l] == 0.0 else mu[l] * MU_GROW

@@ -29,7 +29,7 @@ from numba import njit
 
 from ...status import LaneState, Status
 from .forward import gradient_one
-from .primitives import FASTMATH, frozen, project, verdict
+from .primitives import FASTMATH, frozen, project, target_tol, verdict
 
 __all__ = ["OPTIMIZERS", "GdParams", "gd_batch", "GRAD_FLOOR", "ARMIJO_C", "MAX_HALVINGS"]
 
@@ -148,7 +148,7 @@ def _fixed_rule(x, g, v, s2, it, hp):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def gd_one(pm, cfg, hp, x, y, hist, record):
+def gd_one(pm, cfg, hp, x, y, tol, hist, record):
     """Gradient descent on one target; ``x`` (n_in,) updated in place.  Returns ``(status code, n_iter)``."""
     n0 = x.shape[0]
     sc = _scratch(pm)
@@ -162,7 +162,7 @@ def gd_one(pm, cfg, hp, x, y, hist, record):
     step = hp.lr  # line search: current step length
     it = 0
     while True:
-        st = verdict(res, cfg.tol, it, cfg.max_iter, not (_projected_gradient_norm(x, g, cfg) > GRAD_FLOOR))
+        st = verdict(res, tol, it, cfg.max_iter, not (_projected_gradient_norm(x, g, cfg) > GRAD_FLOOR))
         if st != LaneState.RUNNING.value:
             return st, it
         it += 1
@@ -191,7 +191,7 @@ def _gd_prange(pm, cfg, hp, x0s, ys, xs, status, iters, hist):
     record = n == 1 and hist.shape[0] > cfg.max_iter
     for t in numba.prange(n):
         x = x0s[t].copy()
-        st, it = gd_one(pm, cfg, hp, x, ys[t], hist, record)
+        st, it = gd_one(pm, cfg, hp, x, ys[t], target_tol(cfg, t), hist, record)
         for k in range(x.shape[0]):  # loops, not slice assignment (which costs seconds of compile time)
             xs[t, k] = x[k]
         status[t] = st

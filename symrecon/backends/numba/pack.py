@@ -75,11 +75,13 @@ class PackedModel(NamedTuple):
 class Settings(NamedTuple):
     """Per-solve settings of an iterative kernel.
 
-    ``tol`` max-norm residual, ``max_iter`` iteration limit, ``lower``/``upper``
+    ``tol`` the max-norm residual at which a target counts as reached:
+    (N,) one per target of the batch, or (1,) for all of them (see
+    :func:`target_tol`); ``max_iter`` iteration limit; ``lower``/``upper``
     (n_in,) box (±inf when unbounded; ignored unless ``has_bounds``).
     """
 
-    tol: float
+    tol: NDArray[np.float64]
     max_iter: int
     lower: NDArray[np.float64]
     upper: NDArray[np.float64]
@@ -102,17 +104,19 @@ class Outputs(NamedTuple):
     hist: NDArray[np.float64]
 
 
-def settings(tol: float, max_iter: int, lower: Any = None, upper: Any = None, n_in: int | None = None) -> Settings:
-    """A :class:`Settings` with the exact scalar types the kernels are compiled for.
+def settings(tol: Any, max_iter: int, lower: Any = None, upper: Any = None, n_in: int | None = None) -> Settings:
+    """A :class:`Settings` with the exact types the kernels are compiled for.
 
-    Without bounds, ``n_in`` gives the length of the ±inf arrays.
+    ``tol`` is a scalar (every target) or one value per target.  Without
+    bounds, ``n_in`` gives the length of the ±inf arrays.
     """
+    # writable, contiguous 1-D copies: numba compiles a separate specialisation for read-only arrays
+    tols = np.array(np.atleast_1d(tol), dtype=np.float64)
     if lower is None:
         if n_in is None:
             raise ValueError("settings() without bounds needs n_in")
-        return Settings(float(tol), int(max_iter), np.full(n_in, -np.inf), np.full(n_in, np.inf), False)
-    # writable copies: numba compiles a separate specialisation for read-only arrays
-    return Settings(float(tol), int(max_iter), np.array(lower, dtype=np.float64),
+        return Settings(tols, int(max_iter), np.full(n_in, -np.inf), np.full(n_in, np.inf), False)
+    return Settings(tols, int(max_iter), np.array(lower, dtype=np.float64),
                     np.array(upper, dtype=np.float64), True)
 
 

@@ -191,6 +191,12 @@ def frozen_mask(x: NDArray[np.float64], g: NDArray[np.float64], lower, upper) ->
 
 
 @njit(cache=True, inline="always")
+def target_tol(cfg, t):
+    """Target ``t``'s tolerance: ``cfg.tol[t]``, or the one value given for every target."""
+    return cfg.tol[t] if cfg.tol.shape[0] > 1 else cfg.tol[0]
+
+
+@njit(cache=True, inline="always")
 def verdict(res, tol, it, max_iter, stalled):
     """The termination ladder, in order: diverged, converged, stalled, iteration limit, else running.
 
