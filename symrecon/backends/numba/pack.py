@@ -28,6 +28,7 @@ Examples
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -141,8 +142,15 @@ def layer_inverses(model: Any) -> NDArray[np.float64] | None:
     return np.ascontiguousarray(np.concatenate(parts))
 
 
+#: packed forms already built, per model object (models are immutable: read-only weights)
+_PACKED: "weakref.WeakKeyDictionary[Any, dict[bool, PackedModel]]" = weakref.WeakKeyDictionary()
+
+
 def pack(model: Any, inverses: bool = False) -> PackedModel:
-    """Flatten a :class:`~symrecon.Sequential` of :class:`~symrecon.Dense` layers.
+    """Flatten a :class:`~symrecon.Sequential` of :class:`~symrecon.Dense` layers (once per model).
+
+    A batch split into blocks packs its model once: the result is kept per
+    model object (weakly: it goes with the model).
 
     Parameters
     ----------
@@ -155,6 +163,16 @@ def pack(model: Any, inverses: bool = False) -> PackedModel:
     -------
     PackedModel
     """
+    try:
+        cached = _PACKED.setdefault(model, {})
+    except TypeError:  # not weak-referenceable (a duck-typed model): pack every time
+        cached = {}
+    if inverses not in cached:
+        cached[inverses] = _pack(model, inverses)
+    return cached[inverses]
+
+
+def _pack(model: Any, inverses: bool) -> PackedModel:
     layers = model.layers
     sizes = np.array([layers[0].n_in] + [layer.n_out for layer in layers], dtype=np.int64)
     counts = [layer.kernel.size for layer in layers]
