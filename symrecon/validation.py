@@ -171,6 +171,9 @@ def check_bounds(bounds: Any, n_in: int) -> tuple[NDArray[np.float64] | None, ND
         )
     sides = []
     for side, value, default in (("lower", bounds[0], -np.inf), ("upper", bounds[1], np.inf)):
+        if isinstance(value, np.ma.MaskedArray):
+            raise InvalidValueError(f"{side} bound must be real numbers, not a masked array; use -inf/inf "
+                                    f"for an open side")
         raw = np.asarray(default if value is None else value)
         if raw.dtype.kind not in "biuf":
             raise InvalidValueError(f"{side} bound must be real numbers; got {value!r} (dtype {raw.dtype})")

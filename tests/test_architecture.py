@@ -227,3 +227,27 @@ def test_analytic_and_auto_agree_on_a_hidden_value_at_the_end_of_an_image():
         assert single.status is Status.INFEASIBLE and "'hidden'" in single.message and "(0, 1)" in single.message
     with pytest.raises(sr.InfeasibleTargetError, match=r"Interval.open\(0, 1\)"):
         sr.reconstruct(sr.Sequential([sr.Dense([[1.0]], [0.0], "sigmoid")]), [1.0])
+
+
+@pytest.mark.parametrize("where", ["x0", "lower", "kernel"])
+def test_masked_and_complex_inputs_are_refused_wherever_they_enter(where):
+    masked = np.ma.masked_array([0.0], mask=[True])
+    with pytest.raises(InvalidValueError, match="mask"):
+        if where == "x0":
+            sr.reconstruct(sr.Sequential([sr.Dense([[0.4]], [-25.0])]), [100.0], method="newton", x0=masked)
+        elif where == "lower":
+            sr.reconstruct(sr.Sequential([sr.Dense([[0.4]], [-25.0])]), [100.0], method="newton",
+                           bounds=(masked, 1000.0))
+        else:
+            sr.Dense(np.ma.masked_array([[0.4]], mask=[[False]]))
+    with pytest.raises(InvalidValueError, match="complex"):
+        sr.Dense([[0.4 + 1j]])
+
+
+def test_cli_refuses_an_iteration_limit_beyond_int64_without_a_traceback(capsys):
+    from symrecon.cli import main
+    from symrecon.demo import shipped_model_path
+
+    code = main(["invert", str(shipped_model_path()), "--y", "100", "--method", "gd", "--max-iter", str(2**63)])
+    err = capsys.readouterr().err
+    assert code == 2 and "max_iter" in err and "Traceback" not in err
