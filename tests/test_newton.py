@@ -81,10 +81,18 @@ def test_progress_bar_shown_on_request(capsys):
     assert capsys.readouterr().err == ""
 
 
-def test_diverging_exponential_is_reported():
-    # exp overflows: targets are huge but finite; the result must be a status, not an exception
+def test_exploding_exponential_output_is_reached():
+    # y = exp(50 x) = 1e300 is reachable (x = ln(1e300) / 50 = 13.8155...): from x0 = 0 a step in y
+    # overshoots by ~300 orders of magnitude, so newton retries on the pre-activation 50 x, where it is linear
     model = sr.Sequential([sr.Dense([[50.0]], None, "exponential")])
     res = sr.reconstruct(model, [1e300], method="newton", x0=[0.0], max_iter=50)
-    assert res.status in (sr.Status.CONVERGED, sr.Status.STALLED, sr.Status.MAX_ITER, sr.Status.DIVERGED)
-    # the start point's output and residual are finite (only the squared cost overflows): not "diverged"
-    assert res.status is not sr.Status.DIVERGED
+    assert res.status is sr.Status.CONVERGED and res.success
+    assert res.x[0] == pytest.approx(np.log(1e300) / 50.0, rel=1e-14)
+    assert res.stats["n_pre_activation"] == 1
+
+
+def test_saturated_sigmoid_target_is_reached_on_the_pre_activation():
+    # sigmoid(0.4 x - 25) = 1e-300: in y the derivative is ~1e-300 and steps vanish; in z it is one linear step
+    model = sr.Sequential([sr.Dense([[0.4]], [-25.0], "sigmoid")])
+    res = sr.reconstruct(model, [1e-300], method="newton")
+    assert res.success and res.x[0] == pytest.approx((np.log(1e-300) + 25.0) / 0.4, rel=1e-12)
