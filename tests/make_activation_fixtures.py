@@ -25,7 +25,7 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras
 import numpy as np
 from keras import layers as L
-from make_keras_fixtures import OUT, leaves, set_random_weights, weight_dict
+from make_keras_fixtures import OUT, write_fixture
 
 STEM = "keras3_activations"
 SEED = 20261201
@@ -51,21 +51,7 @@ def main() -> None:
     keras.utils.set_random_seed(SEED)
     rng = np.random.default_rng(SEED)
     model, x = build(rng)
-    x = x.astype("float32")
-    set_random_weights(model, rng)
-    y = np.asarray(model.predict(x, verbose=0))
-    stem = OUT / STEM
-    model.save(f"{stem}.keras")
-    model.save(f"{stem}.h5")
-    arrays = {"x": x, "y": y, **weight_dict(model, "w")}
-    saved = [layer.get_weights() for layer in leaves(model)]
-    set_random_weights(model, rng)
-    model.save_weights(f"{stem}.weights.h5")
-    arrays.update({"y_alt": np.asarray(model.predict(x, verbose=0)), **weight_dict(model, "alt")})
-    for layer, ws in zip(leaves(model), saved):
-        layer.set_weights(ws)
-    np.savez(f"{stem}.npz", allow_pickle=False, **arrays)
-    sizes = ", ".join(f"{p.name}: {p.stat().st_size // 1024} KB" for p in sorted(OUT.glob(f"{STEM}.*")))
+    sizes = write_fixture(OUT / STEM, model, x, rng)
     print(f"{STEM} (keras {keras.__version__}): {sizes}")
 
 

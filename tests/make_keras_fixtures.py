@@ -198,6 +198,25 @@ def rnn_gru(rng):
 MODELS = [dense_chain, activations, activation_layers, normalization, nested, functional, rnn_simple_rnn, rnn_lstm, rnn_gru]
 
 
+def write_fixture(stem, model, x, rng) -> str:
+    """Save ``model`` with random weights as .keras, .h5 and (other weights) .weights.h5, plus an .npz
+    of inputs, Keras's outputs and the weights of both; returns the file sizes."""
+    x = x.astype("float32")
+    set_random_weights(model, rng)
+    y = np.asarray(model.predict(x, verbose=0))
+    model.save(f"{stem}.keras")
+    model.save(f"{stem}.h5")
+    arrays = {"x": x, "y": y, **weight_dict(model, "w")}
+    saved = [layer.get_weights() for layer in leaves(model)]
+    set_random_weights(model, rng)
+    model.save_weights(f"{stem}.weights.h5")
+    arrays.update({"y_alt": np.asarray(model.predict(x, verbose=0)), **weight_dict(model, "alt")})
+    for layer, ws in zip(leaves(model), saved):
+        layer.set_weights(ws)
+    np.savez(f"{stem}.npz", allow_pickle=False, **arrays)
+    return ", ".join(f"{p.name}: {p.stat().st_size // 1024} KB" for p in sorted(stem.parent.glob(f"{stem.name}.*")))
+
+
 def main(names: list[str]) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(SEED)
@@ -206,22 +225,7 @@ def main(names: list[str]) -> None:
             continue
         rng = np.random.default_rng(SEED + MODELS.index(builder))
         model, x = builder(rng)
-        x = x.astype("float32")
-        set_random_weights(model, rng)
-        y = np.asarray(model.predict(x, verbose=0))
-        stem = OUT / builder.__name__
-        model.save(f"{stem}.keras")
-        model.save(f"{stem}.h5")
-        arrays = {"x": x, "y": y, **weight_dict(model, "w")}
-        saved = [layer.get_weights() for layer in leaves(model)]
-        set_random_weights(model, rng)
-        model.save_weights(f"{stem}.weights.h5")
-        arrays.update({"y_alt": np.asarray(model.predict(x, verbose=0)), **weight_dict(model, "alt")})
-        for layer, ws in zip(leaves(model), saved):
-            layer.set_weights(ws)
-        np.savez(f"{stem}.npz", allow_pickle=False, **arrays)
-        sizes = ", ".join(f"{p.suffix}: {p.stat().st_size // 1024} KB" for p in sorted(OUT.glob(f"{stem.name}.*")))
-        print(f"{builder.__name__}: {sizes}")
+        print(f"{builder.__name__}: {write_fixture(OUT / builder.__name__, model, x, rng)}")
 
 
 if __name__ == "__main__":
