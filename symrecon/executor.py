@@ -25,6 +25,7 @@ True
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,6 +43,7 @@ def _serial(n: int, work: Callable[[int, int], None], block: int, problem: Probl
 
 
 def _threads(n: int, work: Callable[[int, int], None], block: int, problem: Problem, desc: str) -> None:
+    # no progress bar here: blocks finish out of order
     spans = [(start, min(n, start + block)) for start in range(0, n, block)]
     with ThreadPoolExecutor(max_workers=min(len(spans), os.cpu_count() or 1)) as pool:
         for _ in pool.map(lambda span: work(*span), spans):
@@ -68,16 +70,19 @@ class _Assembly:
         self.method = np.full(n, solver.name, dtype=object)
         self.first: BlockResult | None = None
         self.sums: dict[str, int | float] = {}
+        # rows are disjoint, but the stats are shared between the executor's threads
+        self._lock = threading.Lock()
 
     def write(self, start: int, stop: int, block: BlockResult) -> None:
         self.x[start:stop] = block.x
         self.status[start:stop] = block.status
         self.n_iter[start:stop] = block.n_iter
         self.method[start:stop] = block.method
-        if self.first is None:
-            self.first = block
-        for key in self.solver.additive_stats:
-            self.sums[key] = self.sums.get(key, 0) + block.stats.get(key, 0)
+        with self._lock:
+            if self.first is None:
+                self.first = block
+            for key in self.solver.additive_stats:
+                self.sums[key] = self.sums.get(key, 0) + block.stats.get(key, 0)
 
     def result(self) -> BlockResult:
         first = self.first
@@ -106,8 +111,12 @@ def run_blocks(solver: AbstractSolver, problem: Problem, executor: str = "serial
     """
     n = problem.n_targets
     block = max(1, int(solver.block_size))
-    if n <= block and problem.progress is not True:
-        return solver.solve_block(problem)
+    if n <= block:
+        # one block: the solver's result as it is (a single target keeps its history); a bar on request
+        whole: list[BlockResult] = []
+        run_chunked(n, lambda start, stop: whole.append(solver.solve_block(problem)), progress=problem.progress,
+                    chunk=n, desc=solver.name)
+        return whole[0]
     assembly = _Assembly(solver, problem)
 
     def work(start: int, stop: int) -> None:

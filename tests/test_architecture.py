@@ -251,3 +251,12 @@ def test_cli_refuses_an_iteration_limit_beyond_int64_without_a_traceback(capsys)
     code = main(["invert", str(shipped_model_path()), "--y", "100", "--method", "gd", "--max-iter", str(2**63)])
     err = capsys.readouterr().err
     assert code == 2 and "max_iter" in err and "Traceback" not in err
+
+
+def test_a_single_target_keeps_its_history_with_a_progress_bar(capsys):
+    model = sr.Sequential([sr.Dense([[0.4]], [-25.0])])
+    res = sr.reconstruct(model, [100.0], method="gd", optimizer="constant", learning_rate=0.4, x0=[1.0],
+                         progress=True)
+    assert "gd" in capsys.readouterr().err
+    assert res.history is not None and res.history.shape == (res.n_iter + 1, 1)
+    assert res.history[0, 0] == 1.0 and res.history[-1, 0] == pytest.approx(res.x[0])
