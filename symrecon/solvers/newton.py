@@ -65,8 +65,10 @@ class GaussNewton(AbstractSolver):
 
     Notes
     -----
-    ``res.stats`` holds ``"structured"`` (whether phase 1 ran) and
-    ``"n_damped"`` (targets the damped solver handled).
+    ``res.stats`` holds ``"structured"`` (whether phase 1 ran),
+    ``"n_damped"`` (targets the damped solver handled) and
+    ``"n_pre_activation"`` (targets solved only by the second run on the
+    output layer's pre-activation, see :func:`_pre_activation_problem`).
     """
 
     name: ClassVar[str] = "newton"
@@ -86,7 +88,7 @@ class GaussNewton(AbstractSolver):
         unsolved = np.flatnonzero(block.status != Status.CONVERGED)
         pre = _pre_activation_problem(problem, unsolved) if unsolved.size else None
         if pre is None:
-            return block
+            return dataclasses.replace(block, stats=dict(block.stats, n_pre_activation=0))
         # a second chance in the output layer's pre-activation, from the caller's start:
         # there a saturated or exploding output (sigmoid near 0 or 1, exp) is a well-scaled target
         retry = self._gauss_newton(pre)

@@ -162,8 +162,7 @@ def _gn_decide(s, lanes, ys, cfg, out_off, out, record, x0s, next_t, stop):
             if record:
                 record_lane(out, it[l], x, l)
             st = verdict(r_new, target_tol(cfg, t), it[l], cfg.max_iter, False)
-        if st != LaneState.RUNNING.value:
-            next_t = next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop)
+        next_t = next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop)  # retires only on a verdict
         busy = busy or target[l] >= 0
     return next_t, busy
 
@@ -375,8 +374,7 @@ def _lm_decide(s, lanes, ys, cfg, out, record, x0s, next_t, stop):
             st = LaneState.RUNNING.value
             if _no_decreasing_step(tries[l], solved[l], s.step[l], s.scale[l], x, l):
                 st = Status.STALLED.value
-        if st != LaneState.RUNNING.value:
-            next_t = next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop)
+        next_t = next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop)  # retires only on a verdict
         busy = busy or target[l] >= 0
     return next_t, busy
 
