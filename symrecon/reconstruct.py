@@ -25,8 +25,10 @@ from .errors import (
 from .executor import EXECUTORS, run_blocks
 from .models import Dense, Sequential
 from .result import Reconstruction
+from .softmax import classifier_problem, is_classifier, reconstruct_classifier
 from .solvers import SOLVERS, AbstractSolver, Problem, get_solver, methods_help
 from .solvers._common import start_points
+from .solvers.nearest import nearest_solver
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 from .validation import as_batch, as_real_array, check_bounds, check_max_iter, check_tol
 
@@ -77,6 +79,9 @@ def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bo
     ------
     ShapeError, InvalidValueError, InvalidParameterError, InfeasibleTargetError, UnsupportedLayerError
     """
+    if is_classifier(model):  # probabilities -> the reduced model's log-ratio targets (symrecon.softmax)
+        return classifier_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
+                                  rtol=rtol)
     model = _as_model(model)
     y_batch, single = as_batch(y, model.n_out, "target y")
     model.check_target(y_batch)
@@ -119,7 +124,7 @@ def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> 
 def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractSolver = "auto", *,
                 x0: ArrayLike | None = None, bounds: object = None, tol: float | None = None,
                 rtol: float | None = None, max_iter: int | None = None, progress: bool | None = None,
-                executor: str = "serial", **options: object) -> Reconstruction:
+                executor: str = "serial", x_ref: ArrayLike | None = None, **options: object) -> Reconstruction:
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
@@ -147,6 +152,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
         Progress bar for long batches (default: automatic).
     executor : {"serial", "threads"}, default "serial"
         How blocks of targets are scheduled (see :mod:`symrecon.executor`).
+    x_ref : array_like, shape (n_in,) or (N, n_in), optional
+        Return the input nearest to ``x_ref`` (L2, within ``bounds``) among
+        all that give ``y`` (see :mod:`symrecon.solvers.nearest`); needs
+        ``method="auto"`` and no ``x0``.  For an underdetermined model, e.g.
+        a classifier's prototype nearest to the data mean.
     **options
         Method-specific options (listed below); an unknown option raises
         :class:`~symrecon.errors.InvalidParameterError`.
@@ -171,6 +181,12 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     >>> round(float(res.x[0]), 9), res.success
     (312.5, True)
     """
+    if is_classifier(model):  # a softmax output: solved on the logits (symrecon.softmax)
+        return reconstruct_classifier(model, y, method, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter,
+                                      progress=progress, executor=executor, x_ref=x_ref, **options)
+    if x_ref is not None:
+        method = nearest_solver(method, x_ref, x0, options)
+        options = {}
     t0 = time.perf_counter()
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:
