@@ -8,6 +8,11 @@ not.  This module only re-exports the public API (listed in ``__all__``).
 from . import _cache as _cache  # first: numba kernels cache per user, not in the package (see _cache)
 from . import activations as activations
 from . import plot as plot
+from . import softmax as softmax
+from .classifier import ClassChange as ClassChange
+from .classifier import prototype as prototype
+from .classifier import smallest_class_change as smallest_class_change
+from .classifier import softmax_preimage as softmax_preimage
 from .compare import Comparison as Comparison
 from .compare import compare as compare
 from .errors import CapabilityError as CapabilityError
@@ -36,6 +41,7 @@ from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
 from .solvers.auto import Auto as Auto
 from .solvers.gd import GradientDescent as GradientDescent
+from .solvers.nearest import NearestSolver as NearestSolver
 from .solvers.newton import GaussNewton as GaussNewton
 from .solvers.scipy_opt import ScipyLBFGS as ScipyLBFGS
 from .solvers.scipy_opt import ScipyLeastSquares as ScipyLeastSquares
@@ -56,4 +62,6 @@ __all__ = [
     "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",
+    # softmax classifiers (symrecon.softmax, symrecon.classifier)
+    "ClassChange", "NearestSolver", "prototype", "smallest_class_change", "softmax", "softmax_preimage",
 ]

@@ -203,7 +203,7 @@ def probability_tolerance(p: NDArray[np.float64], *, atol: float, rtol: float) -
     --------
     >>> import numpy as np
     >>> from symrecon.softmax import probability_tolerance
-    >>> probability_tolerance(np.array([[0.99, 0.01]]), atol=1e-9, rtol=0.0).round(15).tolist()
+    >>> probability_tolerance(np.array([[0.99, 0.01]]), atol=1e-9, rtol=0.0).round(13).tolist()
     [[1e-11, 1e-11]]
     """
     distance = np.minimum(np.minimum(p, 1.0 - p), 1.0)

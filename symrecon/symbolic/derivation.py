@@ -359,3 +359,51 @@ def _closed_form_is_small(inv) -> bool:
     if len(layers) > 2 or max(max(lp.n_in, lp.n_out) for lp in layers) > MAX_EXPLICIT_WIDTH:
         return False
     return sp.count_ops(inv.expr) <= MAX_CLOSED_FORM_OPS
+
+
+# ---------------------------------------------------------------------------
+# Softmax classifiers: the softmax step, then the reduced model's derivation
+
+
+def _renamed_to_r(inner, k: int) -> dict:
+    """The reduced model's output symbols (``y`` there) -> ``r`` (the log-ratio coordinates)."""
+    r_row = named_matrix("r", "r", 1, k)
+    rule: dict = {sp.MatrixSymbol("y", 1, k): r_row, _act.Y: named_symbol("r", "r", real=True)}
+    rule[sp.Symbol("y_j", real=True)] = named_symbol("r_j", "r_{j}", real=True)
+    rule.update({s: named_symbol(f"r_{i}", f"r_{{{i}}}", real=True) for i, s in enumerate(inner.symbols)})
+    return rule
+
+
+def derive_classifier(inv) -> Derivation:
+    """The :class:`Derivation` of a :class:`~symrecon.symbolic.classifier.ClassifierInverse`."""
+    n = inv.n_out
+    k = n - 1
+    inner = derive(inv.inner)
+    rule = _renamed_to_r(inv.inner, k)
+    moved = [Step(_eq(s.eq.lhs.xreplace(rule), s.eq.rhs.xreplace(rule)), s.text, s.stage) for s in inner]
+    zi, j, m = sp.IndexedBase("z"), sp.Symbol("j", integer=True), sp.Symbol("k", integer=True)
+    yj = _unit("a", 1, 1)
+    c = named_symbol("c", "c", real=True)
+    q = named_matrix("Q", "Q", n, k)
+    log_y = named_matrix("logy", r"\log y", 1, n)
+    soft = [Step(_eq(yj, sp.exp(zi[j]) / sp.Sum(sp.exp(zi[m]), (m, 0, n - 1))),
+                 f"softmax over the {n} logits z (the output of the last Dense layer); r = z Q below is what "
+                 f"the reduced model computes: the last layer above holds the trained kernel and bias times Q", "model")]
+    symbolic = [
+        Step(_eq(zi[j], sp.log(yj) + c),
+             f"each class j (needs y_j in (0, 1) and the y_j summing to 1): softmax is unchanged by adding the "
+             f"same c to every logit, so the logits are log y_j up to one free constant", "symbolic"),
+        Step(_eq(rule[sp.MatrixSymbol("y", 1, k)], sp.MatMul(log_y, q)),
+             f"multiply by Q ({n} x {k}, orthonormal columns with Q^T 1 = 0): c drops out, and r = z Q is the "
+             f"output of the reduced model x -> z Q, inverted next", "symbolic"),
+    ]
+    numeric = []
+    if n <= MAX_EXPLICIT_WIDTH:
+        numeric.append(Step(_eq(q, _floats(inv.reduction.basis)), "the centred basis Q (Helmert contrasts)",
+                            "numeric"))
+    steps = ([s for s in moved if s.stage == "model"] + soft + symbolic
+             + [s for s in moved if s.stage == "symbolic"] + numeric + [s for s in moved if s.stage == "numeric"])
+    if inv.n_in <= MAX_EXPLICIT_WIDTH and sp.count_ops(inv.expr) <= MAX_CLOSED_FORM_OPS:
+        steps.append(Step(_eq(named_matrix("x", "x", 1, inv.n_in), sp.Matrix([list(inv.expr)])),
+                          "substitute r = log(y) Q: the closed form x(y) on the probabilities", "numeric"))
+    return Derivation(tuple(steps))

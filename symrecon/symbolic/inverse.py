@@ -39,6 +39,7 @@ from .. import activations as _act
 from ..errors import InvalidValueError, NotInvertibleError
 from ..models import Dense, Sequential, as_batch
 from ..sets import AffineSet
+from ..softmax import is_classifier, reduction
 from ..status import Status
 from .graph import substitute
 from .numeric import (
@@ -355,6 +356,11 @@ def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTO
     """
     if isinstance(model, Dense):
         model = Sequential([model])
+    if is_classifier(model):  # softmax: the inverse of the reduced model at r = log(p) Q (symbolic.classifier)
+        from .classifier import ClassifierInverse
+
+        red = reduction(model)
+        return ClassifierInverse(red, analytic_inverse(red.reduced, consistency_rtol=consistency_rtol))
     if not isinstance(model, Sequential):
         raise TypeError(f"model must be a symrecon Sequential or Dense; got {type(model).__name__}")
     if not (isinstance(consistency_rtol, (int, float)) and 0 < consistency_rtol < 1):
