@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import Bounds, minimize
+from threadpoolctl import threadpool_limits
 
 from .backends import numpy_ref
 from .errors import InvalidParameterError, InvalidValueError, ShapeError
@@ -269,7 +270,8 @@ def smallest_class_change(model: Sequential, x: ArrayLike, *, to_class: int | No
                                 f"{model.n_out - 1}; got {to_class!r}")
     best: ClassChange | None = None
     for k in candidates:
-        xk = _towards(body, np.array(x0), k, c, box, float(margin), int(max_iter))
+        with threadpool_limits(limits=1, user_api="blas"):  # tiny SLSQP problems (see solvers.nearest)
+            xk = _towards(body, np.array(x0), k, c, box, float(margin), int(max_iter))
         pk = model(xk)
         if int(np.argmax(pk)) == k and (best is None or np.linalg.norm(xk - x0) < best.distance):
             best = ClassChange(x=xk, from_class=c, to_class=k, distance=float(np.linalg.norm(xk - x0)),

@@ -39,7 +39,8 @@ __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 _WRAPPED_DENSE: "weakref.WeakKeyDictionary[Dense, Sequential]" = weakref.WeakKeyDictionary()
 
 #: what the iterative solvers handle today; other layers are refused with this pointer
-_SUPPORTED = "a chain of Dense layers (recurrent layers can be evaluated, not yet reconstructed)"
+_SUPPORTED = ("a chain of Dense layers, optionally ending in a Softmax layer (recurrent layers can be evaluated, "
+              "not yet reconstructed)")
 
 
 def _as_model(model: object) -> Sequential:

@@ -15,16 +15,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
 
 HERE = Path(__file__).resolve().parent
-#: the split the example uses too (its test image comes from the held-out part)
-SPLIT = {"test_size": 0.25, "random_state": 0, "stratify": None}
+#: the held-out share and the seed of the split (the example's test image comes from the held-out part)
+TEST_SIZE, SPLIT_SEED = 0.25, 0
 
 
 def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -32,11 +29,15 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     data = load_digits()
     x = data.data.astype(np.float64)
     y = data.target.astype(np.int64)
-    return tuple(train_test_split(x, y, test_size=SPLIT["test_size"], random_state=SPLIT["random_state"],
-                                  stratify=y))
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=TEST_SIZE, random_state=SPLIT_SEED,
+                                                        stratify=y)
+    return x_train, x_test, y_train, y_test
 
 
 def main() -> None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras  # only training needs Keras; the example imports digits_split from here without it
+
     keras.utils.set_random_seed(0)
     x_train, x_test, y_train, y_test = digits_split()
     model = keras.Sequential([

@@ -71,6 +71,10 @@ def get(name: str | Activation | None, **params: float) -> Activation:
         return name
     if name is None:
         name = "linear"
+    if name == "softmax":
+        raise InvalidValueError("'softmax' acts on the whole output vector, not on each unit, so it is a layer: "
+                                "write Sequential([Dense(kernel, bias), Softmax(n)]) (what load_keras makes of "
+                                "Dense(..., activation='softmax'))")
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise InvalidValueError(
             f"unknown activation {name!r}; expected one of: {', '.join(names())}"

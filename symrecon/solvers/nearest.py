@@ -34,16 +34,34 @@ from typing import Any, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 from scipy.optimize import Bounds, least_squares, minimize
+from threadpoolctl import threadpool_limits
 
-from ..backends import numpy_ref
 from ..errors import ShapeError
 from ..status import Status
 from ._base import AbstractSolver, BlockResult, Problem
 
-__all__ = ["NearestSolver"]
+__all__ = ["NearestSolver", "dense_value_and_jacobian", "nearest_solver"]
 
 #: Gauss-Newton corrections after SLSQP (each one roughly squares the constraint error)
 POLISH_STEPS = 30
+#: projection steps that make the second start
+PROJECTION_STEPS = 40
+
+
+def dense_value_and_jacobian(model: Any, x: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``model(x)`` (n_out,) and its Jacobian (n_out, n_in) for a Dense chain and one input ``x`` (n_in,).
+
+    The chain rule layer by layer in NumPy (``J = prod W_l diag f_l'``): the
+    search calls it hundreds of times per target, where the graph
+    evaluator's per-node overhead would dominate.  Tested against
+    :func:`symrecon.backends.numpy_ref.jacobian`.
+    """
+    a, jac = x, np.eye(x.shape[0])
+    for layer in model.layers:
+        z = a @ layer.kernel + layer.bias
+        a = layer.activation.numpy(z)
+        jac = (jac @ layer.kernel) * layer.activation.numpy_derivative(z)
+    return a, np.ascontiguousarray(jac.T)
 
 
 class _Row:
@@ -56,8 +74,8 @@ class _Row:
 
     def _eval(self, x: NDArray[np.float64]) -> None:
         if self._x is None or not np.array_equal(x, self._x):
-            out, jac = numpy_ref.jacobian(self.model, x[None, :])
-            self._x, self._f, self._j = x.copy(), out[0] - self.y, jac[0]
+            out, jac = dense_value_and_jacobian(self.model, x)
+            self._x, self._f, self._j = x.copy(), out - self.y, jac
             self.nfev += 1
 
     def f(self, x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -85,6 +103,63 @@ def _polish(row: _Row, x: NDArray[np.float64], lo: NDArray[np.float64], hi: NDAr
     return x
 
 
+def least_distance(a: NDArray[np.float64], c: NDArray[np.float64], ref: NDArray[np.float64], lo: NDArray[np.float64],
+                   hi: NDArray[np.float64], iters: int = 60) -> NDArray[np.float64]:
+    """``argmin ||x - ref||`` subject to ``a x = c`` and ``lo <= x <= hi`` (the last iterate if infeasible).
+
+    The dual: ``x(lam) = clip(ref + a^T lam)``, and ``a x(lam) = c`` is
+    solved for ``lam`` (``m`` numbers) by a semismooth Newton method with
+    the free coordinates' ``a_F a_F^T`` and step halving.
+    """
+    lam = np.zeros(a.shape[0])
+    x = np.clip(ref, lo, hi)
+    resid = a @ x - c
+    scale = 1e-13 * (1.0 + np.abs(c))
+    for _ in range(iters):
+        if np.all(np.abs(resid) <= scale):
+            break
+        v = ref + a.T @ lam
+        free = (v > lo) & (v < hi)
+        step = np.linalg.lstsq(a[:, free] @ a[:, free].T, -resid, rcond=None)[0] if np.any(free) else -resid
+        t, norm = 1.0, float(np.linalg.norm(resid))
+        while True:
+            trial = lam + t * step
+            x_t = np.clip(ref + a.T @ trial, lo, hi)
+            r_t = a @ x_t - c
+            if float(np.linalg.norm(r_t)) < norm or t < 1e-6:
+                break
+            t *= 0.5
+        lam, x, resid = trial, x_t, r_t
+    return x
+
+
+def _projection(row: _Row, ref: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64],
+                tol: NDArray[np.float64], max_iter: int) -> tuple[NDArray[np.float64], int]:
+    """SQP with the identity as Hessian: each step is the box-bounded point nearest to ``ref`` on the linearised preimage.
+
+    A fixed point is feasible and ``x - ref = J^T lam`` plus bound
+    multipliers: exactly the KKT conditions of the nearest-member problem.
+    Steps are halved until the constraint violation or the distance improves.
+    """
+    x = np.clip(ref, lo, hi)
+    for it in range(1, max_iter + 1):
+        f, jac = row.f(x), row.jac(x)
+        target = least_distance(jac, jac @ x - f, ref, lo, hi)
+        step = target - x
+        viol, dist = float(np.max(np.abs(f))), float(np.linalg.norm(x - ref))
+        t = 1.0
+        while t > 1e-4:
+            trial = x + t * step
+            f_t = row.f(trial)
+            if np.max(np.abs(f_t)) < viol or (np.all(np.abs(f_t) <= tol) and np.linalg.norm(trial - ref) <= dist):
+                break
+            t *= 0.5
+        x = trial
+        if np.all(np.abs(row.f(x)) <= 0.5 * tol) and np.linalg.norm(t * step) <= 1e-10 * (1.0 + np.linalg.norm(x)):
+            return x, it
+    return x, max_iter
+
+
 def _slsqp(row: _Row, ref: NDArray[np.float64], start: NDArray[np.float64], box: Bounds | None,
            max_iter: int) -> tuple[NDArray[np.float64], int]:
     res = minimize(lambda x: (0.5 * float(np.dot(x - ref, x - ref)), x - ref), start, jac=True, method="SLSQP",
@@ -93,24 +168,43 @@ def _slsqp(row: _Row, ref: NDArray[np.float64], start: NDArray[np.float64], box:
     return np.asarray(res.x, dtype=np.float64), int(res.nit)
 
 
+def _feasible_start(row: _Row, start: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64],
+                    tol: NDArray[np.float64], max_iter: int) -> tuple[NDArray[np.float64], int]:
+    feas = least_squares(row.f, start, jac=row.jac, bounds=(lo, hi), xtol=1e-15, ftol=1e-15, gtol=1e-15,
+                         max_nfev=50 * max_iter)
+    return _polish(row, feas.x, lo, hi, tol), int(feas.nfev)
+
+
+#: how each search starts, from ``(row, ref, lo, hi, tol, max_iter)``: x_ref itself, a few projection steps
+#: (they move along the preimage, often into another basin), a feasible point (for when both stall)
+_STARTS = (
+    lambda row, ref, lo, hi, tol, n: (np.clip(ref, lo, hi), 0),
+    lambda row, ref, lo, hi, tol, n: _projection(row, ref, lo, hi, tol, PROJECTION_STEPS),
+    lambda row, ref, lo, hi, tol, n: _feasible_start(row, np.clip(ref, lo, hi), lo, hi, tol, n),
+)
+
+
 def nearest_row(model: Any, y: NDArray[np.float64], ref: NDArray[np.float64], lo: NDArray[np.float64],
                 hi: NDArray[np.float64], tol: NDArray[np.float64], max_iter: int) -> tuple[NDArray[np.float64], int, int]:
-    """One target: ``(x, n_iter, nfev)``; ``tol`` (n_out,) is the allowed ``|model(x) - y|``."""
+    """One target: ``(x, n_iter, nfev)``; ``tol`` (n_out,) is the allowed ``|model(x) - y|``.
+
+    SLSQP from the first two starts of :data:`_STARTS` (from the third only
+    when neither ends on the preimage); the nearest answer on the preimage wins.
+    """
     row = _Row(model, y)
     box = Bounds(lo, hi) if np.any(np.isfinite(lo)) or np.any(np.isfinite(hi)) else None
-    start = np.clip(ref, lo, hi)
-    x, n_iter = _slsqp(row, ref, start, box, max_iter)
-    x = _polish(row, np.clip(x, lo, hi), lo, hi, tol)
-    if not np.all(np.abs(row.f(x)) <= tol):
-        # SLSQP can stall far from a curved preimage: restart from a feasible point.
-        feas = least_squares(row.f, start, jac=row.jac, bounds=(lo, hi), xtol=1e-15, ftol=1e-15, gtol=1e-15,
-                             max_nfev=50 * max_iter)
-        x2, more = _slsqp(row, ref, _polish(row, feas.x, lo, hi, tol), box, max_iter)
-        x2 = _polish(row, np.clip(x2, lo, hi), lo, hi, tol)
-        if np.max(np.abs(row.f(x2))) < np.max(np.abs(row.f(x))):
-            x = x2
-        n_iter += more + int(feas.nfev)
-    return x, n_iter, row.nfev
+    best, best_key, n_iter = np.clip(ref, lo, hi), (True, np.inf), 0
+    for i, make_start in enumerate(_STARTS):
+        if i == len(_STARTS) - 1 and not best_key[0]:
+            break
+        start, used = make_start(row, ref, lo, hi, tol, max_iter)
+        x, more = _slsqp(row, ref, start, box, max_iter)
+        x = _polish(row, np.clip(x, lo, hi), lo, hi, tol)
+        n_iter += used + more
+        key = (not bool(np.all(np.abs(row.f(x)) <= tol)), float(np.linalg.norm(x - ref)))
+        if key < best_key:
+            best, best_key = x, key
+    return best, n_iter, row.nfev
 
 
 @dataclass(frozen=True)
@@ -149,12 +243,21 @@ class NearestSolver(AbstractSolver):
         self._references(problem)
 
     def solve_block(self, problem: Problem) -> BlockResult:
-        n, n_in = problem.n_targets, problem.model.n_in
+        n_in = problem.model.n_in
         refs = self._references(problem)
         lo = np.full(n_in, -np.inf) if problem.lower is None else np.asarray(problem.lower)
         hi = np.full(n_in, np.inf) if problem.upper is None else np.asarray(problem.upper)
         limit = self.default_max_iter if problem.max_iter is None else int(problem.max_iter)
-        assert limit is not None and problem.unit_tol is not None
+        assert limit is not None
+        # The per-target problems are tiny: BLAS threads only add synchronisation (SLSQP ran 9-14x slower
+        # with OpenBLAS's default threads on a busy 2-core machine).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return self._rows(problem, refs, lo, hi, limit)
+
+    def _rows(self, problem: Problem, refs: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64],
+              limit: int) -> BlockResult:
+        n, n_in = problem.n_targets, problem.model.n_in
+        assert problem.unit_tol is not None
         xs = np.full((n, n_in), np.nan)
         codes = np.full(n, Status.NOT_RUN, dtype=np.int8)
         iters = np.zeros(n, dtype=np.int64)
