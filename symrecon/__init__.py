@@ -41,7 +41,6 @@ from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
 from .solvers.auto import Auto as Auto
 from .solvers.gd import GradientDescent as GradientDescent
-from .solvers.nearest import NearestSolver as NearestSolver
 from .solvers.newton import GaussNewton as GaussNewton
 from .solvers.scipy_opt import ScipyLBFGS as ScipyLBFGS
 from .solvers.scipy_opt import ScipyLeastSquares as ScipyLeastSquares
@@ -63,5 +62,5 @@ __all__ = [
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",
     # softmax classifiers (symrecon.softmax, symrecon.classifier)
-    "ClassChange", "NearestSolver", "prototype", "smallest_class_change", "softmax", "softmax_preimage",
+    "ClassChange", "prototype", "smallest_class_change", "softmax", "softmax_preimage",
 ]

@@ -62,8 +62,8 @@ from numpy.typing import ArrayLike, NDArray
 from .errors import InfeasibleTargetError, ShapeError, UnsupportedLayerError
 from .layers import Softmax
 from .models import Dense, Sequential
-from .tolerance import DEFAULT_ATOL
-from .validation import as_batch
+from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
+from .validation import as_batch, check_tol
 
 __all__ = ["SoftmaxReduction", "centred_logits", "check_probabilities", "is_classifier", "log_ratio_basis",
            "probability_tolerance", "reduction"]
@@ -245,9 +245,11 @@ _REDUCTIONS: "weakref.WeakKeyDictionary[Sequential, SoftmaxReduction]" = weakref
 
 def _build(model: Sequential) -> SoftmaxReduction:
     soft = model.layers[-1]
-    body = model.layers[:-1]
-    for layer in body:
-        if not isinstance(layer, Dense):
+    body: list[Dense] = []
+    for layer in model.layers[:-1]:
+        if isinstance(layer, Dense):
+            body.append(layer)
+        else:
             raise UnsupportedLayerError(
                 f"a classifier is reconstructed through Dense layers below its softmax; layer {layer.name!r} is a "
                 f"{type(layer).__name__}")
@@ -302,7 +304,7 @@ def _probability_result(red: SoftmaxReduction, inner: Any, p: NDArray[np.float64
                                 unit_tol=probability_tolerance(p, atol=tol, rtol=rtol))
 
 
-def reconstruct_classifier(model: Sequential, p: ArrayLike, method: Any = "auto", *, tol: float | None = None,
+def reconstruct_classifier(model: Any, p: ArrayLike, method: Any = "auto", *, tol: float | None = None,
                            rtol: float | None = None, **kwargs: Any) -> Any:
     """:func:`~symrecon.reconstruct` for a classifier (it calls this; see the module docstring).
 
@@ -310,8 +312,6 @@ def reconstruct_classifier(model: Sequential, p: ArrayLike, method: Any = "auto"
     tightened tolerance, and returns the result on the probabilities.
     """
     from .reconstruct import reconstruct
-    from .validation import check_tol
-    from .tolerance import DEFAULT_RTOL
 
     red = reduction(model)
     atol = check_tol(DEFAULT_ATOL if tol is None else tol)
@@ -322,12 +322,12 @@ def reconstruct_classifier(model: Sequential, p: ArrayLike, method: Any = "auto"
     return _probability_result(red, inner, batch, single, atol, rel)
 
 
-def classifier_problem(model: Sequential, p: ArrayLike, *, tol: float | None = None, **kwargs: Any) -> Any:
+def classifier_problem(model: Any, p: ArrayLike, *, tol: float | None = None, **kwargs: Any) -> Any:
     """The reduced :class:`~symrecon.solvers.Problem` of a classifier (what :func:`~symrecon.reconstruct.make_problem` returns for one)."""
     from .reconstruct import make_problem
 
     red = reduction(model)
-    atol = DEFAULT_ATOL if tol is None else tol
+    atol = check_tol(DEFAULT_ATOL if tol is None else tol)
     batch, single = check_probabilities(p, red.width, atol)
     r = red.coordinates(batch)
     return make_problem(red.reduced, r[0] if single else r, tol=red.inner_tol(atol), **kwargs)
