@@ -89,6 +89,8 @@ _MESSAGES = {
 _ADVICE: dict[tuple[Status, str], str] = {
     (Status.MAX_ITER, "gd"): "First-order descent is slow here: try method='newton'.",
     (Status.MAX_ITER, "*"): "Raise `max_iter` above {max_iter}, or try method='{other}'.",
+    (Status.STALLED, "nearest"): ("The target may be unreachable within `bounds`: widen them or move `x_ref`; "
+                                  "without `x_ref`, method='newton' looks for any input that reaches it."),
     (Status.STALLED, "*"): "Try another `x0`, wider `bounds`, or method='{other}'.",
     (Status.DIVERGED, "gd"): "Lower `learning_rate` or try method='newton'.",
     (Status.DIVERGED, "*"): "Try another starting point `x0` or method='{other}'.",
