@@ -19,6 +19,9 @@ satisfies::
 * ``4 eps |y_j|`` (a few units in the last place of ``y_j``) is the floor
   float64 can resolve, so a tolerance never asks for more than the format
   holds.
+* A softmax output (a classifier) follows the same rule on each probability,
+  with the image ``(0, 1)``: :mod:`symrecon.softmax` says which probability
+  vectors are targets and what float64 can reach.
 
 Examples
 --------

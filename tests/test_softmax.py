@@ -188,11 +188,14 @@ def test_softmax_preimage_of_a_batch_has_one_point_per_target():
 
 # --- nearest members and prototypes -------------------------------------------------------------------
 
-def test_x_ref_gives_the_nearest_member_of_an_affine_preimage():
-    rng = np.random.default_rng(7)
-    m = sr.Sequential([sr.Dense(rng.normal(size=(5, 3))), sr.Softmax(3)])
-    p = m(rng.normal(size=5))
-    ref = rng.normal(size=5) * 2
+@settings(max_examples=20)
+@given(seed=st.integers(0, 2**31 - 1), n_in=st.integers(3, 6))
+def test_x_ref_gives_the_nearest_member_of_an_affine_preimage(seed, n_in):
+    # law: on an affine preimage the nearest member is the orthogonal projection of x_ref onto it
+    rng = np.random.default_rng(seed)
+    m = sr.Sequential([sr.Dense(rng.normal(size=(n_in, 3))), sr.Softmax(3)])
+    p = m(rng.normal(size=n_in))
+    ref = rng.normal(size=n_in) * 2
     res = sr.reconstruct(m, p, x_ref=ref)
     assert res.success
     s = sr.softmax_preimage(m, p)
