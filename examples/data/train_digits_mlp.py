@@ -4,10 +4,11 @@ A 64 -> 32 tanh -> 10 softmax MLP, trained by real Keras on scikit-learn's
 bundled 8x8 digits, on raw pixel values (0 to 16, so the input range the
 example bounds its prototypes to is the data's own).  Run it again with::
 
-    KERAS_BACKEND=torch python examples/data/train_digits_mlp.py
+    KERAS_BACKEND=torch OMP_NUM_THREADS=1 python examples/data/train_digits_mlp.py
 
-Deterministic for a given Keras/torch version (fixed seeds, one thread);
-the shipped file is what this wrote.  Needs ``pip install scikit-learn keras torch``.
+Seeded (``keras.utils.set_random_seed(0)`` and a fixed split); with one
+thread and the same Keras/torch versions (3.x / 2.13.0 CPU) it writes the
+same weights.  The shipped file is what this wrote (held-out accuracy 0.958).  Needs ``pip install scikit-learn keras torch``.
 """
 
 from __future__ import annotations
