@@ -26,6 +26,7 @@ from .executor import EXECUTORS, run_blocks
 from .models import Dense, Sequential
 from .result import Reconstruction
 from .solvers import SOLVERS, AbstractSolver, Problem, get_solver, methods_help
+from .solvers._base import BlockResult
 from .solvers._common import start_points
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 from .validation import as_batch, as_real_array, check_bounds, check_max_iter, check_tol
@@ -38,6 +39,16 @@ _WRAPPED_DENSE: "weakref.WeakKeyDictionary[Dense, Sequential]" = weakref.WeakKey
 
 #: what the iterative solvers handle today; other layers are refused with this pointer
 _SUPPORTED = "a chain of Dense layers (recurrent layers can be evaluated, not yet reconstructed)"
+
+
+#: where the kernels can run (``reconstruct(device=...)``)
+_DEVICES = ("cpu", "cuda")
+
+
+def _on_device(solver: AbstractSolver, problem: Problem) -> BlockResult:
+    from .backends.cuda.solve import solve_on_device
+
+    return solve_on_device(solver, problem)
 
 
 def _as_model(model: object) -> Sequential:
@@ -119,7 +130,7 @@ def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> 
 def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractSolver = "auto", *,
                 x0: ArrayLike | None = None, bounds: object = None, tol: float | None = None,
                 rtol: float | None = None, max_iter: int | None = None, progress: bool | None = None,
-                executor: str = "serial", **options: object) -> Reconstruction:
+                executor: str = "serial", device: str = "cpu", **options: object) -> Reconstruction:
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
@@ -147,6 +158,10 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
         Progress bar for long batches (default: automatic).
     executor : {"serial", "threads"}, default "serial"
         How blocks of targets are scheduled (see :mod:`symrecon.executor`).
+    device : {"cpu", "cuda"}, default "cpu"
+        Where the kernels run.  ``"cuda"``: methods ``"analytic"`` and
+        ``"newton"`` on an NVIDIA GPU (:mod:`symrecon.backends.cuda`);
+        anything else, or no CUDA device, is a ``CapabilityError``.
     **options
         Method-specific options (listed below); an unknown option raises
         :class:`~symrecon.errors.InvalidParameterError`.
@@ -175,14 +190,20 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:
         raise InvalidParameterError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}; got {executor!r}")
+    if device not in _DEVICES:
+        raise InvalidParameterError(f"device must be one of {', '.join(map(repr, _DEVICES))}; got {device!r}")
     problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
                            rtol=rtol)
     solver.check_capabilities(problem)
+    if device == "cuda":
+        from .backends.cuda.solve import check_device_request
+
+        check_device_request(solver, problem, executor)
     if not solver.exact:
         start = start_points(problem)
         start.setflags(write=False)
         problem = dataclasses.replace(problem, x0=start)
-    block = run_blocks(solver, problem, executor)
+    block = run_blocks(solver, problem, executor) if device == "cpu" else _on_device(solver, problem)
     return Reconstruction.from_block(problem, block, elapsed=time.perf_counter() - t0)
 
 
