@@ -3,8 +3,11 @@
 ``numba.cuda`` is either numba's built-in CUDA target (deprecated, still
 shipped with numba 0.68) or NVIDIA's ``numba-cuda`` package (the ``cuda``
 extra of symrecon), which takes the same import name.  Both run the kernels
-of this package unchanged, on a device or under numba's CUDA simulator
-(``NUMBA_ENABLE_CUDASIM=1``, read by numba at import, before this module).
+under numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, read by numba at
+import, before this module); on a device only ``numba-cuda`` does: the
+built-in target of numba 0.68 fails to type ``max(a, b)`` of two floats in
+device code (checked by compiling to PTX), so :func:`device_problem` asks for
+the extra there.
 
 The NumPy shim, knowingly: ``numba-cuda`` registers an overload for
 ``np.row_stack`` when it is imported; NumPy 2.4 deprecates that alias and
@@ -31,14 +34,13 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 from numba.core import config
 
-__all__ = ["cuda_module", "device_problem", "device_function", "simulated"]
+__all__ = ["cuda_module", "device_problem", "device_function", "simulated", "as_device_tuple", "INSTALL_HINT"]
 
 #: what to install for the GPU path (the message of every "no device" error)
 INSTALL_HINT = ("install the CUDA target with `pip install symrecon[cuda]` (numba-cuda) on a machine with an "
@@ -78,6 +80,9 @@ def device_problem() -> str | None:
         return f"numba's CUDA target cannot be imported ({exc}); {INSTALL_HINT}"
     if simulated():
         return None
+    if getattr(cuda, "implementation", None) != "NVIDIA":
+        # measured with numba 0.68: its built-in target cannot even type max() of two floats for the device
+        return f"numba's built-in CUDA target (deprecated) cannot compile these kernels; {INSTALL_HINT}"
     try:
         found = bool(cuda.is_available())
     except Exception as exc:  # a broken driver or toolkit raises from deep inside numba  # noqa: BLE001
@@ -123,4 +128,3 @@ def as_device_tuple(cuda: ModuleType, host: tuple, stream: Any = 0) -> Any:
     return type(host)(*fields)
 
 
-Launcher = Callable[..., None]
