@@ -62,7 +62,7 @@ def cuda_module() -> ModuleType:
         Neither numba's built-in CUDA target nor ``numba-cuda`` is importable.
     """
     if not hasattr(np, "row_stack"):
-        np.row_stack = np.vstack  # type: ignore[attr-defined]  # NumPy >= 2.5; see the module docstring
+        setattr(np, "row_stack", np.vstack)  # NumPy >= 2.5 removed it; see the module docstring
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # np.row_stack touched by numba-cuda's import
         from numba import cuda
