@@ -63,6 +63,32 @@ def _targets(model: sr.Sequential, n: int = 6, scale: float = 0.7, seed: int = 5
 
 
 # ---------------------------------------------------------------------------
+# Chunked transfers
+
+
+def test_chunks_cover_every_row_and_kept_buffers_carry_nothing_over():
+    from numba import cuda
+
+    from symrecon.backends.cuda.transfer import run_chunks
+
+    @cuda.jit
+    def plus_one(a, out):
+        t = cuda.grid(1)
+        if t < a.shape[0]:
+            out[t, 0] = a[t, 0] + 1.0
+
+    def launch(stream, n, dev_in, dev_out):
+        plus_one[(n + 31) // 32, 32, stream](dev_in[0], dev_out[0])
+
+    for n, offset in ((7, 0.0), (5, 100.0)):  # the second call reuses the first's buffers (same shapes)
+        a = np.arange(n, dtype=np.float64)[:, None] + offset
+        out = np.full((n, 1), np.nan)
+        stats = run_chunks(cuda, launch, [a], [out], chunk=3)
+        np.testing.assert_array_equal(out, a + 1.0)
+        assert stats["device_chunks"] == -(-n // 3)
+
+
+# ---------------------------------------------------------------------------
 # The closed form
 
 

@@ -135,12 +135,17 @@ def _structured(dm, cfg, ys, t, x, x_new):
 
 
 @cuda.jit(device=True)
-def _lm_system(dm, cfg, x, r, jac, grad, free, mat, sol, mu):
-    """The damped normal equations in ``mat`` (lower triangle) and ``sol``; returns the scale ``max(diag)``."""
+def _dims(dm):
+    """``(n_in, n_out, wide, p)``: a wide network takes minimum-norm steps; systems are ``p x p``."""
     n0 = dm.sizes[0]
     m = dm.sizes[dm.sizes.shape[0] - 1]
-    wide = m < n0
-    p = min(n0, m)
+    return n0, m, m < n0, min(n0, m)
+
+
+@cuda.jit(device=True)
+def _lm_system(dm, cfg, x, r, jac, grad, free, mat, sol, mu):
+    """The damped normal equations in ``mat`` (lower triangle) and ``sol``; returns the scale ``max(diag)``."""
+    n0, m, wide, p = _dims(dm)
     for k in range(n0):
         g = 0.0
         for j in range(m):
@@ -179,10 +184,7 @@ def _lm_system(dm, cfg, x, r, jac, grad, free, mat, sol, mu):
 @cuda.jit(device=True)
 def _lm_trial(dm, cfg, x, x_new, jac, free, mat, sol, solved, piv):
     """Solve the system and put the trial point in ``x_new`` (``x`` where it is singular); ``(ok, step)``."""
-    n0 = dm.sizes[0]
-    m = dm.sizes[dm.sizes.shape[0] - 1]
-    wide = m < n0
-    p = min(n0, m)
+    n0, m, wide, p = _dims(dm)
     cholesky(mat, p, solved, piv)
     solve_factored(mat, sol, p)
     ok = solved[0]
@@ -229,8 +231,7 @@ def _vanished(tries, ok, step, scale, x, n0):
 @cuda.jit(device=True)
 def _damped(dm, cfg, ys, t, it, x, x_new):
     """Damped phase from ``x_new`` with ``it`` iterations spent; returns ``(code, iterations)``, ``x`` the answer."""
-    n0 = dm.sizes[0]
-    m = dm.sizes[dm.sizes.shape[0] - 1]
+    n0, m, _, _ = _dims(dm)
     cur = cuda.local.array((MAX_WIDTH, 1), float64)
     nxt = cuda.local.array((MAX_WIDTH, 1), float64)
     tc = cuda.local.array((MAX_WIDTH, MAX_WIDTH), float64)

@@ -20,6 +20,7 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -31,8 +32,13 @@ from .target import simulated
 
 __all__ = ["DEFAULT_CHUNK", "chunk_spans", "run_chunks"]
 
-#: rows per chunk (both slots together hold two chunks on the device)
-DEFAULT_CHUNK = 1 << 20
+#: rows per chunk (both slots together hold two chunks on the device); small enough that a batch
+#: of 10^6 targets is several chunks, so that staging, copies and kernels overlap
+DEFAULT_CHUNK = 1 << 18
+
+#: the slots of the last call, for the next one with the same shapes: ``(key, slots)`` or None
+_kept: list[tuple[tuple, list["_Slot"]] | None] = [None]
+_kept_lock = threading.Lock()
 
 #: ``launch(stream, n, device_inputs, device_outputs)`` queues the kernels for ``n`` rows on ``stream``
 Launch = Callable[[Any, int, Sequence[Any], Sequence[Any]], None]
@@ -66,6 +72,17 @@ def _slot(cuda: ModuleType, inputs: Sequence[np.ndarray], outputs: Sequence[np.n
     dev_in = [cuda.device_array(shaped(a), dtype=a.dtype) for a in inputs]
     dev_out = [cuda.device_array(shaped(a), dtype=a.dtype) for a in outputs]
     return _Slot(cuda.stream(), pinned_in, dev_in, pinned_out, dev_out)
+
+
+def _slots(cuda: ModuleType, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray], rows: int,
+           count: int) -> tuple[tuple, list[_Slot]]:
+    """``count`` slots for chunks of ``rows`` rows: the kept ones when the shapes match, else new ones."""
+    key = (rows, count, *((a.shape[1:], a.dtype.str) for a in (*inputs, *outputs)))
+    with _kept_lock:
+        kept, _kept[0] = _kept[0], None
+    if kept is not None and kept[0] == key:
+        return kept
+    return key, [_slot(cuda, inputs, outputs, rows) for _ in range(count)]
 
 
 def _drain(slot: _Slot, outputs: Sequence[np.ndarray]) -> None:
@@ -112,7 +129,7 @@ def run_chunks(cuda: ModuleType, launch: Launch, inputs: Sequence[np.ndarray], o
         return {"device_chunks": 0, "kernel_s": None}
     rows = min(chunk, n)
     timed = not simulated()
-    slots = [_slot(cuda, inputs, outputs, rows) for _ in range(min(2, len(spans)))]
+    key, slots = _slots(cuda, inputs, outputs, rows, min(2, len(spans)))
     for k, (start, stop) in enumerate(spans):
         slot = slots[k % len(slots)]
         _drain(slot, outputs)
@@ -132,4 +149,9 @@ def run_chunks(cuda: ModuleType, launch: Launch, inputs: Sequence[np.ndarray], o
     for slot in slots:
         _drain(slot, outputs)
     kernel_s = sum(sum(s.kernel_ms) for s in slots) / 1e3 if timed else None
+    for slot in slots:
+        slot.kernel_ms.clear()
+        slot.events = None
+    with _kept_lock:
+        _kept[0] = (key, slots)
     return {"device_chunks": len(spans), "kernel_s": kernel_s}
