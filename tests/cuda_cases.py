@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import symrecon as sr
-from symrecon.backends.cuda.target import device_problem, simulated
+from symrecon.backends.cuda.target import cuda_module, device_problem, simulated
 from symrecon.backends.numba.gauss_newton import gn_square_batch, lm_batch
 from symrecon.backends.numba.pack import Outputs
 from symrecon.reconstruct import make_problem
@@ -33,6 +33,7 @@ from symrecon.status import LaneState, Status
 from symrecon.symbolic.numeric import evaluate_rows
 
 assert device_problem() is None, f"these cases need the simulator or a GPU: {device_problem()}"
+cuda = cuda_module()
 
 
 def _square(act: str, seed: int = 0, n: int = 3, depth: int = 2) -> sr.Sequential:
@@ -66,19 +67,18 @@ def _targets(model: sr.Sequential, n: int = 6, scale: float = 0.7, seed: int = 5
 # Chunked transfers
 
 
-def test_chunks_cover_every_row_and_kept_buffers_carry_nothing_over():
-    from numba import cuda
+@cuda.jit
+def _plus_one(a, out):
+    t = cuda.grid(1)
+    if t < a.shape[0]:
+        out[t, 0] = a[t, 0] + 1.0
 
+
+def test_chunks_cover_every_row_and_kept_buffers_carry_nothing_over():
     from symrecon.backends.cuda.transfer import run_chunks
 
-    @cuda.jit
-    def plus_one(a, out):
-        t = cuda.grid(1)
-        if t < a.shape[0]:
-            out[t, 0] = a[t, 0] + 1.0
-
     def launch(stream, n, dev_in, dev_out):
-        plus_one[(n + 31) // 32, 32, stream](dev_in[0], dev_out[0])
+        _plus_one[(n + 31) // 32, 32, stream](dev_in[0], dev_out[0])
 
     for n, offset in ((7, 0.0), (5, 100.0)):  # the second call reuses the first's buffers (same shapes)
         a = np.arange(n, dtype=np.float64)[:, None] + offset
@@ -229,6 +229,4 @@ def test_the_pre_activation_retry_runs_on_the_device():
 
 
 def test_the_simulator_is_what_ran_unless_a_gpu_did():
-    from numba import cuda
-
     assert simulated() or cuda.is_available()
