@@ -160,8 +160,9 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
         How blocks of targets are scheduled (see :mod:`symrecon.executor`).
     device : {"cpu", "cuda"}, default "cpu"
         Where the kernels run.  ``"cuda"``: methods ``"analytic"`` and
-        ``"newton"`` on an NVIDIA GPU (:mod:`symrecon.backends.cuda`);
-        anything else, or no CUDA device, is a ``CapabilityError``.
+        ``"newton"`` on an NVIDIA GPU (:mod:`symrecon.backends.cuda`; no
+        ``history`` is recorded there); anything else, or no CUDA device, is
+        a ``CapabilityError``.
     **options
         Method-specific options (listed below); an unknown option raises
         :class:`~symrecon.errors.InvalidParameterError`.
