@@ -1,9 +1,9 @@
 """The closed-form inverse on the GPU: one thread per target, every layer backwards.
 
 The same computation as the CPU kernel :mod:`symrecon.backends.numba.inverse`
-and through the same helpers (the image check, the activation inverses, the
-back-multiplication and the tall-layer consistency check are the CPU
-backend's functions, compiled for the device): a thread holds its target as
+and through the same helpers (the image check, the activation inverses and
+the tall-layer consistency check are the CPU backend's functions, compiled
+for the device; the back-multiplication is written for one target): a thread holds its target as
 a column of two local arrays and walks the plan's steps, output layer first::
 
     u         = f_l^{-1}(a^{(l)}) - b^{(l)}     (flagged when a^{(l)} is outside image(f_l))
@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from ...status import Status
 from ..numba.activations import inverse_block
-from ..numba.inverse import _back_multiply, _check_image, _check_tall
+from ..numba.inverse import _check_image, _check_tall
 from .layout import MAX_WIDTH, THREADS
 from .target import cuda_module, device_function
 from .transfer import DEFAULT_CHUNK, run_chunks
@@ -45,8 +45,22 @@ _INFEASIBLE = Status.INFEASIBLE.value
 
 check_image = device_function(_check_image)
 invert_block = device_function(inverse_block)
-back_multiply = device_function(_back_multiply)
 check_tall = device_function(_check_tall)
+
+
+@cuda.jit(device=True)
+def _back_multiply(cur, nxt, mats, mo, n_out, n_in):
+    """``nxt[k] = sum_j cur[j] back[j, k]`` for one target, summed in the CPU kernel's order.
+
+    Not the CPU's ``_back_multiply``: that one runs over a block of targets
+    in its inner loop (to vectorise); one thread has one target, so the sum
+    stays in a register instead of a load and a store per term.
+    """
+    for k in range(n_in):
+        acc = cur[0, 0] * mats[mo + k]
+        for j in range(1, n_out):
+            acc += cur[j, 0] * mats[mo + j * n_in + k]
+        nxt[k, 0] = acc
 
 
 @cuda.jit
@@ -69,7 +83,7 @@ def _closed_form_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, o
         for j in range(n_out):
             check_image(cur[j], bad, 1, floats[s, 1], floats[s, 2], floats[s, 3] > 0.0, floats[s, 4] > 0.0)
             invert_block(code, floats[s, 0], biases[offsets[s, 1] + j], cur[j], arg, ratio, 1)
-        back_multiply(cur, nxt, mats, offsets[s, 0], n_out, n_in, 1)
+        _back_multiply(cur, nxt, mats, offsets[s, 0], n_out, n_in)
         if ints[s, 3]:
             check_tall(cur, nxt, kernels, ko, n_out, n_in, 1, rtol, bad)
         ko += n_out * n_in
