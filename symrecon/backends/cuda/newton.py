@@ -86,11 +86,11 @@ def _gn_step(dm, acts, derivs, out_off, ys, t, x, x_new, v, u):
                 dj = 1.0
             v[j] /= dj
         row0 = dm.w_off[layer]
-        for i in range(n0):
-            u[i] = 0.0
-        for j in range(n0):
-            for i in range(n0):
-                u[i] += dm.winv[row0 + j * n0 + i] * v[j]
+        for i in range(n0):  # u = W^{-T} v, each sum in a register, in the CPU kernel's order
+            acc = 0.0
+            for j in range(n0):
+                acc += dm.winv[row0 + j * n0 + i] * v[j]
+            u[i] = acc
         for i in range(n0):
             v[i] = u[i]
         off -= n0
