@@ -103,12 +103,15 @@ def test_closed_form_kernel_matches_the_cpu_kernel(name):
     before = y.copy()
     x, status, stats = closed_form_rows(plan, y)
     x_cpu, status_cpu = evaluate_rows(plan, y, backend="numba")
+    x_ref, status_ref = evaluate_rows(plan, y, backend="numpy")  # the NumPy twin
     np.testing.assert_array_equal(y, before)
     np.testing.assert_array_equal(status, status_cpu)
+    np.testing.assert_array_equal(status, status_ref)
     assert status[1] == Status.INFEASIBLE and np.isnan(x[1]).all()
     exact = status == Status.EXACT
     assert exact.sum() == len(y) - 1
     np.testing.assert_allclose(x[exact], x_cpu[exact], rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(x[exact], x_ref[exact], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(model(x[exact]), y[exact], rtol=1e-10, atol=1e-10)
     assert stats["device_chunks"] == 1
 
