@@ -85,6 +85,7 @@ class TorchNet:
         self.torch = torch
         self.w = [torch.tensor(w, device=dev) for w, _, _ in layers]
         self.b = [torch.tensor(b, device=dev) for _, b, _ in layers]
+        self.w_inv = [torch.linalg.inv(w) for w in self.w]  # once, as a user would
 
     def forward(self, x):
         for w, b in zip(self.w, self.b):
@@ -148,8 +149,8 @@ def torch_adam(net, y, steps=3000, lr=0.1):
 def torch_closed_form(net, y):
     torch = net.torch
     a = y
-    for w, b in zip(reversed(net.w), reversed(net.b)):
-        a = (torch.atanh(a) - b) @ torch.linalg.inv(w)
+    for w_inv, b in zip(reversed(net.w_inv), reversed(net.b)):
+        a = (torch.atanh(a) - b) @ w_inv
     return a
 
 
@@ -198,10 +199,15 @@ def run_size(n, repeats, report, cpu_too):
     t_call, res = timed(lambda: sr.reconstruct(model, y, method="newton", tol=TIGHT, device=DEVICE), sync, 1)
     report(n, "symrecon newton, CUDA: whole reconstruct() call", t_call, fractions(net, res.x, y_dev)[0],
            "includes the CPU re-check of every answer")
-    t_lm, x_lm = timed(lambda: torch_lm(net, torch.as_tensor(y, device=dev)).cpu().numpy(), sync, repeats)
-    report(n, "PyTorch batched LM, host to host", t_lm, fractions(net, x_lm, y_dev)[0], "")
-    t_lm_dev, _ = timed(lambda: torch_lm(net, y_dev), sync, repeats)
-    report(n, "PyTorch batched LM, on the device", t_lm_dev, None, "")
+    t_lm = t_lm_dev = float("nan")
+    try:
+        t_lm, x_lm = timed(lambda: torch_lm(net, torch.as_tensor(y, device=dev)).cpu().numpy(), sync, repeats)
+        report(n, "PyTorch batched LM, host to host", t_lm, fractions(net, x_lm, y_dev)[0], "")
+        t_lm_dev, _ = timed(lambda: torch_lm(net, y_dev), sync, repeats)
+        report(n, "PyTorch batched LM, on the device", t_lm_dev, None, "")
+    except torch.cuda.OutOfMemoryError as exc:
+        print(f"  {n:>11,}  PyTorch batched LM: out of GPU memory ({str(exc).splitlines()[0][:80]})")
+        torch.cuda.empty_cache()
     t0 = time.perf_counter()  # once: 3000 steps (its kernels are warm from the LM runs)
     t_median, x_adam = torch_adam(net, y_dev)
     sync()
