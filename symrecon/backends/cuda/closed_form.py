@@ -15,14 +15,17 @@ by the NumPy twin (an image edge can differ in the last bit).
 
 Examples
 --------
->>> from symrecon.backends.cuda.closed_form import closed_form_kernel_args
->>> closed_form_kernel_args()[:3]
-('y', 'ints', 'floats')
+>>> import numpy as np, symrecon as sr
+>>> from symrecon.backends.cuda.target import device_problem
+>>> from symrecon.solvers.analytic import cached_inverse
+>>> m = sr.Sequential([sr.Dense([[2.0, 0.0], [0.0, 0.5]], [0.1, 0.0], "tanh")])
+>>> if device_problem() is None:  # a GPU here, or numba's CUDA simulator
+...     x, status, stats = closed_form_rows(cached_inverse(m).plan, m(np.array([[0.3, -0.2]])))
+...     assert np.allclose(x, [[0.3, -0.2]]) and status[0] == sr.Status.EXACT
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,7 @@ from .layout import MAX_WIDTH, THREADS
 from .target import cuda_module, device_function
 from .transfer import DEFAULT_CHUNK, run_chunks
 
-__all__ = ["closed_form_rows", "closed_form_kernel_args"]
+__all__ = ["closed_form_rows"]
 
 cuda = cuda_module()
 float64 = np.float64
@@ -94,11 +97,6 @@ def _closed_form_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, o
     for k in range(out.shape[1]):
         out[t, k] = cur[k, 0] if ok else np.nan
     status[t] = _EXACT if ok else _INFEASIBLE
-
-
-def closed_form_kernel_args() -> tuple[str, ...]:
-    """The kernel's parameter names (for tests and the benchmark)."""
-    return tuple(inspect.signature(_closed_form_kernel.py_func).parameters)
 
 
 def closed_form_rows(plan: Any, y: NDArray[np.float64],

@@ -21,14 +21,18 @@ Cholesky solve are the CPU backend's functions compiled for the device (see
 
 Examples
 --------
->>> from symrecon.backends.cuda.newton import newton_kernel_outputs
->>> newton_kernel_outputs()
-('xs', 'status', 'iters', 'damped')
+>>> import numpy as np, symrecon as sr
+>>> from symrecon.backends.cuda.target import device_problem
+>>> from symrecon.backends.numba.pack import pack, settings
+>>> m = sr.Sequential([sr.Dense([[2.0, 0.3], [-0.4, 1.5]], [0.1, -0.2], "tanh")])
+>>> y = m(np.array([[0.3, -0.2]]))
+>>> if device_problem() is None:  # a GPU here, or numba's CUDA simulator
+...     xs, status, iters, stats = newton_rows(pack(m, inverses=True), settings(1e-10, 50, n_in=2), np.zeros((1, 2)), y)
+...     assert np.allclose(xs, [[0.3, -0.2]]) and status[0] == sr.Status.CONVERGED
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from typing import Any
 
@@ -44,7 +48,7 @@ from .layout import MAX_UNITS, MAX_WIDTH, THREADS, DeviceSettings, device_model,
 from .target import as_device_tuple, cuda_module, device_function
 from .transfer import DEFAULT_CHUNK, run_chunks
 
-__all__ = ["newton_rows", "newton_kernel_outputs"]
+__all__ = ["newton_rows"]
 
 cuda = cuda_module()
 float64 = np.float64
@@ -307,11 +311,6 @@ def _newton_kernel(dm, cfg, x0s, ys, structured, xs, status, iters, damped):
         xs[t, k] = x[k, 0]
     status[t] = st
     iters[t] = it
-
-
-def newton_kernel_outputs() -> tuple[str, ...]:
-    """The names of the arrays the kernel writes, in order (for tests and the benchmark)."""
-    return tuple(inspect.signature(_newton_kernel.py_func).parameters)[5:]
 
 
 def newton_rows(pm: Any, cfg: Any, x0s: NDArray[np.float64], ys: NDArray[np.float64],
