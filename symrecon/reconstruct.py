@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from .errors import (
+    CapabilityError,
     InvalidParameterError,
     InvalidValueError,
     ShapeError,
@@ -27,6 +28,7 @@ from .models import Dense, Sequential
 from .result import Reconstruction
 from .softmax import classifier_problem, is_classifier, reconstruct_classifier
 from .solvers import SOLVERS, AbstractSolver, Problem, get_solver, methods_help
+from .solvers._base import BlockResult
 from .solvers._common import start_points
 from .solvers.nearest import nearest_solver
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
@@ -41,6 +43,16 @@ _WRAPPED_DENSE: "weakref.WeakKeyDictionary[Dense, Sequential]" = weakref.WeakKey
 #: what the iterative solvers handle today; other layers are refused with this pointer
 _SUPPORTED = ("a chain of Dense layers, optionally ending in a Softmax layer (recurrent layers can be evaluated, "
               "not yet reconstructed)")
+
+
+#: where the kernels can run (``reconstruct(device=...)``)
+_DEVICES = ("cpu", "cuda")
+
+
+def _on_device(solver: AbstractSolver, problem: Problem) -> BlockResult:
+    from .backends.cuda.solve import solve_on_device
+
+    return solve_on_device(solver, problem)
 
 
 def _as_model(model: object) -> Sequential:
@@ -125,7 +137,8 @@ def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> 
 def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractSolver = "auto", *,
                 x0: ArrayLike | None = None, bounds: object = None, tol: float | None = None,
                 rtol: float | None = None, max_iter: int | None = None, progress: bool | None = None,
-                executor: str = "serial", x_ref: ArrayLike | None = None, **options: object) -> Reconstruction:
+                executor: str = "serial", x_ref: ArrayLike | None = None, device: str = "cpu",
+                **options: object) -> Reconstruction:
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
@@ -158,6 +171,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
         all that give ``y`` (see :mod:`symrecon.solvers.nearest`); needs
         ``method="auto"`` and no ``x0``.  For an underdetermined model, e.g.
         a classifier's prototype nearest to the data mean.
+    device : {"cpu", "cuda"}, default "cpu"
+        Where the kernels run.  ``"cuda"``: methods ``"analytic"`` and
+        ``"newton"`` on an NVIDIA GPU (:mod:`symrecon.backends.cuda`; no
+        ``history`` is recorded there); anything else, or no CUDA device, is
+        a ``CapabilityError``.
     **options
         Method-specific options (listed below); an unknown option raises
         :class:`~symrecon.errors.InvalidParameterError`.
@@ -182,7 +200,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     >>> round(float(res.x[0]), 9), res.success
     (312.5, True)
     """
+    if device not in _DEVICES:
+        raise InvalidParameterError(f"device must be one of {', '.join(map(repr, _DEVICES))}; got {device!r}")
     if is_classifier(model):  # a softmax output: solved on the logits (symrecon.softmax)
+        if device != "cpu":
+            raise CapabilityError(f"device={device!r} does not solve softmax classifiers yet; use device='cpu'")
         return reconstruct_classifier(model, y, method, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter,
                                       progress=progress, executor=executor, x_ref=x_ref, **options)
     if x_ref is not None:
@@ -195,11 +217,15 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
                            rtol=rtol)
     solver.check_capabilities(problem)
+    if device == "cuda":
+        from .backends.cuda.solve import check_device_request
+
+        check_device_request(solver, problem, executor)
     if not solver.exact:
         start = start_points(problem)
         start.setflags(write=False)
         problem = dataclasses.replace(problem, x0=start)
-    block = run_blocks(solver, problem, executor)
+    block = run_blocks(solver, problem, executor) if device == "cpu" else _on_device(solver, problem)
     return Reconstruction.from_block(problem, block, elapsed=time.perf_counter() - t0)
 
 

@@ -15,7 +15,9 @@ fi
 # torch 2.13.0 (CPU) is Keras's backend for the live-Keras tests; pinning it keeps
 # pip from fetching a multi-GB CUDA build.
 python3 -m pip install -q torch==2.13.0
-python3 -m pip install -q -e ".[test,keras]"
+# cuda: numba-cuda and the CUDA toolkit wheels (no GPU needed): the GPU kernels run under numba's
+# simulator and compile to PTX in tests/test_cuda.py
+python3 -m pip install -q -e ".[test,keras,cuda]"
 
 # The editable install must be what `import symrecon` finds outside the checkout.  An
 # older symrecon (before the per-user kernel cache) left numba's *.nbi/*.nbc files in
