@@ -45,6 +45,8 @@ PROOF_BAND = 1e-6
 _MILP_OPTIMAL, _MILP_LIMIT, _MILP_INFEASIBLE = 0, 1, 2
 #: Newton steps on the affine piece when polishing a witness
 _POLISH_STEPS = 4
+#: a hinge this close (relative) to its breakpoint may be on either side of it
+_KINK = 1e-6
 
 
 @dataclass(frozen=True)
@@ -57,23 +59,56 @@ class Verdict:
     certificate: str = ""
 
 
-def polish(net: PLNetwork, x: Float64Array, y: Float64Array, lower: Float64Array, upper: Float64Array) -> Float64Array:
-    """Newton steps ``x += pinv(J) (y - net(x))`` on the affine piece at ``x``, kept in the box.
+def _near_kink_patterns(net: PLNetwork, x: Float64Array) -> list[list[NDArray[np.bool_]]]:
+    """The pattern at ``x`` with every hinge within rounding of its breakpoint turned on, and turned off."""
+    zs = net.pre_activations(x[None])
+    on, off = [], []
+    for layer, z in zip(net.layers, zs):
+        t = np.asarray(layer.hinges.breaks, dtype=np.float64)[:, None]
+        near = np.abs(z[0][None, :] - t) <= _KINK * (1.0 + np.abs(t))
+        on.append((z[0][None, :] > t) | near)
+        off.append((z[0][None, :] > t) & ~near)
+    return [on, off]
+
+
+def polish(net: PLNetwork, x: Float64Array, y: Float64Array, lower: Float64Array, upper: Float64Array,
+           pattern: list[NDArray[np.bool_]] | None = None) -> Float64Array:
+    """Newton steps ``x += pinv(J) (y - net(x))`` on an affine piece, kept in the box.
 
     The MILP and LP solvers meet the output band only to their feasibility
-    tolerance; on the piece that their point lies on, the network is affine
-    and a minimum-norm correction removes the rest.
+    tolerance; on the piece their point lies on the network is affine and a
+    minimum-norm correction removes the rest.  At a kink the forward pass may
+    pick a neighbouring piece of lower rank, so the first step also tries
+    ``pattern`` (e.g. the MILP's binaries) and the pattern with the hinges at
+    their breakpoints turned on or off; the best point wins.
     """
     best, best_r = x, np.max(np.abs(net.forward(x[None])[0] - y))
-    for _ in range(_POLISH_STEPS):
-        _, A, c = net.affine_pieces(net.pattern(best))
-        step = np.linalg.lstsq(A.T, y - (best @ A + c), rcond=None)[0]
-        cand = np.clip(best + step, lower, upper)
-        r = np.max(np.abs(net.forward(cand[None])[0] - y))
-        if not r < best_r:
+    first = ([] if pattern is None else [pattern]) + [net.pattern(x)] + _near_kink_patterns(net, x)
+    for k in range(_POLISH_STEPS):
+        improved = False
+        for pat in (first if k == 0 else [net.pattern(best)]):
+            _, A, c = net.affine_pieces(pat)
+            step = np.linalg.lstsq(A.T, y - (best @ A + c), rcond=None)[0]
+            cand = np.clip(best + step, lower, upper)
+            r = np.max(np.abs(net.forward(cand[None])[0] - y))
+            if r < best_r:
+                best, best_r, improved = cand, r, True
+        if not improved:
             break
-        best, best_r = cand, r
     return best
+
+
+def milp_pattern(M: MILPModel, net: PLNetwork, v: Float64Array) -> list[NDArray[np.bool_]]:
+    """The hinge pattern the MILP's binaries ``d`` select (per layer, (n_hinges, n_l))."""
+    found = iter(M.binaries)
+    out = []
+    for layer in net.layers:
+        if layer.n_hinges:
+            where, k, n = next(found)
+            out.append(v[where].reshape(k, n) > 0.5)
+        else:
+            out.append(np.zeros((0, layer.n_out), dtype=bool))
+    return out
 
 
 def pattern_lp(net: PLNetwork, pattern: list[NDArray[np.bool_]], y: Float64Array, eps: Float64Array,
@@ -145,7 +180,7 @@ class Searcher:
             return Verdict(nan, Status.INFEASIBLE, "milp", _certificate(M, band, time.perf_counter() - t0))
         if res.x is None:
             return Verdict(nan, Status.UNDECIDED, "milp")
-        x = polish(self.net, np.asarray(res.x[: M.n_in]), y, self.lower, self.upper)
+        x = polish(self.net, np.asarray(res.x[: M.n_in]), y, self.lower, self.upper, milp_pattern(M, self.net, res.x))
         ok = np.all(self._residual(x, y) <= unit_tol)
         if not ok:
             fixed = self.from_pattern(x, y, unit_tol)
