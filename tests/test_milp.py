@@ -181,7 +181,8 @@ def test_empty_or_inverted_bounds():
 ])
 def test_bad_options(options, error, match):
     with pytest.raises(error, match=match):
-        sr.reconstruct(_net(0, "relu"), [0.0, 0.0], method="milp", bounds=(-1, 1), **options)
+        model = _net(0, "relu")
+        sr.reconstruct(model, model(np.zeros(2)), method="milp", bounds=(-1, 1), **options)
 
 
 def test_inputs_are_not_modified():
