@@ -100,6 +100,7 @@ def test_empty_region_carries_its_certificate():
 
 def test_linear_unit_is_a_band_and_latex_describes_the_formulation():
     model = _net(0, "relu", (2, 4, 1))
+    model = sr.Sequential([model.layers[0], sr.Dense(model.layers[1].kernel, model.layers[1].bias)])
     g = np.linspace(-BOX, BOX, 41)
     out = model(np.stack(np.meshgrid(g, g), axis=-1).reshape(-1, 2))
     centre = 0.5 * (out.min() + out.max())      # the output crosses 0 inside the box
