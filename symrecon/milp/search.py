@@ -181,7 +181,7 @@ class Searcher:
         if res.x is None:
             return Verdict(nan, Status.UNDECIDED, "milp")
         x = polish(self.net, np.asarray(res.x[: M.n_in]), y, self.lower, self.upper, milp_pattern(M, self.net, res.x))
-        ok = np.all(self._residual(x, y) <= unit_tol)
+        ok = bool(np.all(self._residual(x, y) <= unit_tol))
         if not ok:
             fixed = self.from_pattern(x, y, unit_tol)
             x, ok = (x, False) if fixed is None else (fixed, True)

@@ -69,7 +69,7 @@ class MILPSolver(AbstractSolver):
         Return the witness nearest to this input (per target for a batch).
     norm : {"l1", "linf"} or None, default None
         The distance for ``x_ref`` (None with ``x_ref``: ``"l1"``).
-    restarts : int, default 64
+    restarts : int, default 256
         Random starting points per target for the local phase, in doubling
         rounds (1, 2, 4, ... starts) for the targets still open (0: only the
         given ``x0``); they alternate between the whole box and its central
@@ -82,13 +82,14 @@ class MILPSolver(AbstractSolver):
 
     name: ClassVar[str] = "milp"
     supports_bounds: ClassVar[bool] = True
+    requires_bounds: ClassVar[bool] = True
     block_size: ClassVar[int] = 4096
     additive_stats: ClassVar[tuple[str, ...]] = ("n_local", "n_pattern", "n_milp")
 
     time_limit: float = 10.0
     x_ref: Any = field(default=None, compare=False)
     norm: str | None = None
-    restarts: int = 64
+    restarts: int = 256
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -143,7 +144,7 @@ class MILPSolver(AbstractSolver):
             xs[t], codes[t], stage[t] = v.x, v.status, v.stage
             spent[t] += time.perf_counter() - t0
             if v.certificate:
-                certificates[t] = v.certificate
+                certificates[int(t)] = v.certificate
         stats: dict[str, Any] = {f"n_{s}": int(np.sum(stage == s)) for s in ("local", "pattern", "milp")}
         stats["certificates"] = certificates
         stats["seconds"] = spent
