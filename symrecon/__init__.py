@@ -36,6 +36,7 @@ from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
 from .solvers.auto import Auto as Auto
 from .solvers.gd import GradientDescent as GradientDescent
+from .solvers.milp import MILPSolver as MILPSolver
 from .solvers.newton import GaussNewton as GaussNewton
 from .solvers.scipy_opt import ScipyLBFGS as ScipyLBFGS
 from .solvers.scipy_opt import ScipyLeastSquares as ScipyLeastSquares
@@ -56,4 +57,5 @@ __all__ = [
     "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",
+    "MILPSolver",
 ]

@@ -39,6 +39,7 @@ from ..validation import as_batch, check_bounds, check_tol
 from .distance import NORMS, with_distance
 from .formulation import build_model, hinge_bounds
 from .network import PLNetwork
+from .search import SCIPY_INFEASIBLE
 
 __all__ = ["UnitOffRegion", "unit_off_region"]
 
@@ -185,7 +186,7 @@ class UnitOffRegion:
             res = self._solve(margin, x_ref, norm)
             if res.x is not None:
                 return np.asarray(res.x[: self.n])
-            if res.status != 2:
+            if res.status != SCIPY_INFEASIBLE:
                 raise CapabilityError(f"the MILP for unit {self.unit} of layer {self.layer_name!r} was not decided "
                                       f"within time_limit={self.time_limit:g} s; raise it")
         return None

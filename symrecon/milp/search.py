@@ -41,8 +41,8 @@ Float64Array = NDArray[np.float64]
 
 #: the output band of the MILP is at least this wide: above HiGHS's feasibility tolerance (1e-7)
 PROOF_BAND = 1e-6
-#: scipy.optimize.milp status codes
-_MILP_OPTIMAL, _MILP_LIMIT, _MILP_INFEASIBLE = 0, 1, 2
+#: scipy.optimize.milp / linprog result codes ("solved", "proved infeasible"); scipy's, not symrecon's Status
+SCIPY_SOLVED, SCIPY_INFEASIBLE = 0, 2
 #: Newton steps on the affine piece when polishing a witness
 _POLISH_STEPS = 4
 #: a hinge this close (relative) to its breakpoint may be on either side of it
@@ -123,7 +123,7 @@ def pattern_lp(net: PLNetwork, pattern: list[NDArray[np.bool_]], y: Float64Array
             rhs.append(sign * (t - cl))
     res = linprog(np.zeros(net.n_in), A_ub=np.vstack(rows), b_ub=np.concatenate(rhs),
                   bounds=np.column_stack([lower, upper]), method="highs")
-    return res.x if res.status == 0 else None
+    return res.x if res.status == SCIPY_SOLVED else None
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ class Searcher:
         res = milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
                    options={"time_limit": max(time_limit, 1e-3), "disp": False})
         nan = np.full(M.n_in, np.nan)
-        if res.status == _MILP_INFEASIBLE:
+        if res.status == SCIPY_INFEASIBLE:
             return Verdict(nan, Status.INFEASIBLE, "milp", _certificate(M, band, time.perf_counter() - t0))
         if res.x is None:
             return Verdict(nan, Status.UNDECIDED, "milp")

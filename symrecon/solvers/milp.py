@@ -23,7 +23,7 @@ Examples
 --------
 >>> import numpy as np, symrecon as sr
 >>> m = sr.Sequential([sr.Dense([[1.0, -1.0]], [0.0, 0.0], "relu"), sr.Dense([[1.0], [2.0]])])
->>> res = sr.reconstruct(m, [[2.0], [-1.0]], method="milp", bounds=(-1.0, 2.0))
+>>> res = sr.reconstruct(m, [[2.0], [3.0]], method="milp", bounds=(-1.0, 2.0))   # reaches [0, 2] only
 >>> [s.name for s in res.statuses], res.x[0].round(6).tolist()
 (['CONVERGED', 'INFEASIBLE'], [2.0])
 >>> near = sr.reconstruct(m, [2.0], method="milp", bounds=(-3.0, 3.0), x_ref=[-0.5], norm="l1")
