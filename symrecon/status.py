@@ -95,6 +95,7 @@ _ADVICE: dict[tuple[Status, str], str] = {
     (Status.DIVERGED, "gd"): "Lower `learning_rate` or try method='newton'.",
     (Status.DIVERGED, "*"): "Try another starting point `x0` or method='{other}'.",
     (Status.INACCURATE, "*"): "Loosen `tol`, or try method='{other}'.",
+    (Status.UNDECIDED, "*"): "Raise `time_limit` (seconds per target) or narrow `bounds`.",
 }
 
 #: the method suggested after each one fails

@@ -175,7 +175,8 @@ def test_empty_or_inverted_bounds():
 @pytest.mark.parametrize("options, error, match", [
     ({"time_limit": 0.0}, InvalidParameterError, "time_limit"),
     ({"time_limit": "10"}, InvalidParameterError, "time_limit"),
-    ({"norm": "l2"}, InvalidParameterError, "norm"),
+    ({"norm": "l2", "x_ref": [0.0, 0.0]}, InvalidParameterError, "norm"),
+    ({"norm": "l1"}, InvalidParameterError, "x_ref"),
     ({"restarts": -1}, InvalidParameterError, "restarts"),
     ({"x_ref": [0.0, 0.0, 0.0]}, ShapeError, "x_ref"),
 ])

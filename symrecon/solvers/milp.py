@@ -83,7 +83,8 @@ class MILPSolver(AbstractSolver):
     name: ClassVar[str] = "milp"
     supports_bounds: ClassVar[bool] = True
     requires_bounds: ClassVar[bool] = True
-    block_size: ClassVar[int] = 4096
+    #: one block: targets are decided one by one anyway, and per-target certificates keep their row numbers
+    block_size: ClassVar[int] = 1 << 20
     additive_stats: ClassVar[tuple[str, ...]] = ("n_local", "n_pattern", "n_milp")
 
     time_limit: float = 10.0
@@ -106,6 +107,9 @@ class MILPSolver(AbstractSolver):
                                         f"Got {self.restarts!r} instead.")
         if self.x_ref is not None:
             object.__setattr__(self, "x_ref", as_real_array(self.x_ref, "x_ref"))
+        elif self.norm is not None:
+            raise InvalidParameterError(f"The 'norm' parameter of method 'milp' measures the distance to x_ref; "
+                                        f"pass x_ref too. Got norm={self.norm!r} without x_ref.")
 
     def check_capabilities(self, problem: Problem) -> None:
         super().check_capabilities(problem)
