@@ -54,6 +54,9 @@ __all__ = ["MILPSolver"]
 
 Float64Array = NDArray[np.float64]
 
+#: the most of a target's ``time_limit`` the random restarts of the local phase may take
+LOCAL_SHARE = 0.6
+
 
 @register
 @dataclass(frozen=True)
@@ -167,7 +170,8 @@ class MILPSolver(AbstractSolver):
         used, k = 0, 0
         while used < self.restarts:
             open_rows = np.flatnonzero(np.any(best_r > problem.unit_tol, axis=1))
-            if not open_rows.size:
+            # at most LOCAL_SHARE of each open target's time_limit goes to restarts; the MILP gets the rest
+            if not open_rows.size or time.perf_counter() - t0 > LOCAL_SHARE * self.time_limit * open_rows.size:
                 break
             m = min(2 ** k, self.restarts - used)      # doubling rounds: few kernel calls, little wasted work
             used, k = used + m, k + 1
