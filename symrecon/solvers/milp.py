@@ -4,9 +4,11 @@ For networks whose activations are all piecewise linear (relu, leaky_relu,
 relu6, hard_sigmoid, linear), any depth, within finite ``bounds``.  Per block
 of targets (see :mod:`symrecon.milp`):
 
-1. *local*: batched ``newton`` from the given starting points, then from
-   ``restarts`` random points in the box; every answer within tolerance is a
-   witness already (re-checked by a forward pass, like every answer);
+1. *local*: batched ``newton`` from the given starting points, then from up
+   to ``restarts`` random points in the box (doubling rounds, at most
+   :data:`LOCAL_SHARE` of ``time_limit`` per open target); every answer within
+   tolerance is a witness already (re-checked by a forward pass, like every
+   answer);
 2. *pattern*: for the rest, the LP of the activation pattern at the best local
    point (the network is affine on it): a feasible LP is a witness;
 3. *milp*: the big-M MILP (bounds by interval propagation) with
