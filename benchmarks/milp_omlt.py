@@ -151,7 +151,7 @@ def relu_problem(n_targets, full_size=20_000):
     model, x, y = make_problem("relu", n_targets)
     lim = float(np.max(np.abs(x))) + 1.0
     t0 = time.perf_counter()
-    res = sr.reconstruct(model, y, method="milp", bounds=(-lim, lim), time_limit=TIME_LIMIT)
+    res = sr.reconstruct(model, y, method="milp", bounds=(-lim, lim), time_limit=TIME_LIMIT, progress=False)
     dt = time.perf_counter() - t0
     counts = res.summary()["status_counts"]
     stages = {k: v for k, v in res.stats.items() if k.startswith("n_")}
