@@ -83,6 +83,13 @@ class MILPSolver(AbstractSolver):
         half of them, 16 about 99 %, 64 all that were measured.
     seed : int, default 0
         Seed of the random restarts.
+
+    Notes
+    -----
+    ``res.stats`` holds ``n_local``, ``n_pattern``, ``n_milp`` (targets
+    decided by each stage), ``certificates`` (row -> the proof of each
+    infeasible target) and ``seconds`` (per target).  With ``x_ref`` a witness
+    found when the time ran out is the best the MILP had, not proved nearest.
     """
 
     name: ClassVar[str] = "milp"
