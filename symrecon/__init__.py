@@ -41,6 +41,7 @@ from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
 from .solvers.auto import Auto as Auto
 from .solvers.gd import GradientDescent as GradientDescent
+from .solvers.milp import MILPSolver as MILPSolver
 from .solvers.newton import GaussNewton as GaussNewton
 from .solvers.scipy_opt import ScipyLBFGS as ScipyLBFGS
 from .solvers.scipy_opt import ScipyLeastSquares as ScipyLeastSquares
@@ -63,4 +64,5 @@ __all__ = [
     "reconstruct",
     # softmax classifiers (symrecon.softmax, symrecon.classifier)
     "ClassChange", "prototype", "smallest_class_change", "softmax", "softmax_preimage",
+    "MILPSolver",
 ]

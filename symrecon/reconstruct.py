@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .bounds import check_reachable
 from .errors import (
     CapabilityError,
     InvalidParameterError,
@@ -113,9 +114,13 @@ def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bo
                 f"x0 lies outside the bounds: x0[{row}, {col}] = {x_start[row, col]!r} not in "
                 f"[{lower[col]!r}, {upper[col]!r}]"
             )
-    return Problem(model=model, y=y_batch, x0=x_start, lower=lower, upper=upper, tol=tol_value,
-                   max_iter=limit, single=single, progress=None if progress is None else bool(progress),
-                   rtol=rtol_value)
+    problem = Problem(model=model, y=y_batch, x0=x_start, lower=lower, upper=upper, tol=tol_value,
+                      max_iter=limit, single=single, progress=None if progress is None else bool(progress),
+                      rtol=rtol_value)
+    # interval bound propagation over the box: unreachable targets are refused before any iteration
+    assert problem.unit_tol is not None
+    check_reachable(model, y_batch, problem.unit_tol, lower, upper)
+    return problem
 
 
 def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> AbstractSolver:

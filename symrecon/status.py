@@ -41,6 +41,7 @@ class Status(enum.IntEnum):
     DIVERGED = 5
     INACCURATE = 6
     INFEASIBLE = 7
+    UNDECIDED = 8
 
     @property
     def code(self) -> int:
@@ -82,6 +83,7 @@ _MESSAGES = {
                         "problem or loose solver settings)."),
     Status.INFEASIBLE: ("No input produces this target: a value lies outside what an activation can "
                         "output."),
+    Status.UNDECIDED: "not decided within the time limit",
 }
 
 #: what to try next, per verdict and per method that produced it ("*": any method); never the
@@ -95,6 +97,7 @@ _ADVICE: dict[tuple[Status, str], str] = {
     (Status.DIVERGED, "gd"): "Lower `learning_rate` or try method='newton'.",
     (Status.DIVERGED, "*"): "Try another starting point `x0` or method='{other}'.",
     (Status.INACCURATE, "*"): "Loosen `tol`, or try method='{other}'.",
+    (Status.UNDECIDED, "*"): "Raise `time_limit` (seconds per target) or narrow `bounds`.",
 }
 
 #: the method suggested after each one fails

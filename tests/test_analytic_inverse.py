@@ -364,7 +364,7 @@ def test_reconstruct_analytic_wide_first_layer_carries_the_affine_set():
 def test_reconstruct_analytic_refuses_what_it_does_not_support():
     model = _sigmoid_unit()
     with pytest.raises(sr.CapabilityError):
-        sr.reconstruct(model, [0.5], method="analytic", bounds=(-1, 1))
+        sr.reconstruct(model, [0.3], method="analytic", bounds=(-1, 1))   # 0.3 is reachable in the box
     with pytest.raises(sr.CapabilityError):
         sr.reconstruct(model, [0.5], method="analytic", x0=[0.0])
     with pytest.raises(TypeError, match="unknown option"):

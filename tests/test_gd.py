@@ -56,9 +56,11 @@ def test_divergence_is_reported_not_raised(writeup_model):
 
 
 def test_bounds_are_respected_by_projection(writeup_model):
-    res = sr.reconstruct(writeup_model, [Y0], method="gd", bounds=(0.0, 300.0), tol=1e-9)
-    assert res.x[0] == 300.0  # the answer, 312.5, is outside: gd stops on the bound
-    assert not res.success and res.status is sr.Status.STALLED
+    # the answer, 312.5, is outside [0, 300]: interval bound propagation refuses the target before gd runs
+    with pytest.raises(sr.InfeasibleTargetError, match=r"outside \[-25, 95\]"):
+        sr.reconstruct(writeup_model, [Y0], method="gd", bounds=(0.0, 300.0), tol=1e-9)
+    res = sr.reconstruct(writeup_model, [Y0], method="gd", bounds=(0.0, 400.0), x0=[400.0], tol=1e-6)
+    assert 0.0 <= res.x[0] <= 400.0 and res.success
 
 
 @pytest.mark.parametrize("bad", [{"optimizer": "sgd"}, {"learning_rate": -1.0}, {"learning_rate": 0.0},

@@ -13,6 +13,7 @@ import pytest
 
 import symrecon as sr
 from problems import CATALOGUE, by_kind
+from symrecon.milp.network import PIECEWISE_LINEAR
 from symrecon.solvers import SOLVERS
 
 #: residual tolerance each solver is held to on the catalogue (first-order methods are looser)
@@ -24,19 +25,34 @@ def _tol(name: str) -> float:
     return TEST_TOL.get(name, DEFAULT_TEST_TOL)
 
 
+def _piecewise_linear(problem) -> bool:
+    return all(layer.activation.name in PIECEWISE_LINEAR for layer in problem.model.layers)
+
+
 def _claimed_problems(cls):
-    """Catalogue problems a solver claims to solve: exact solvers only the invertible ones."""
+    """Catalogue problems a solver claims to solve: exact solvers only the invertible ones, bounded deciders
+    (``milp``) only the piecewise-linear ones."""
     if cls.exact:
         return by_kind("invertible")
+    if cls.requires_bounds:
+        return tuple(p for p in CATALOGUE if _piecewise_linear(p))
     return tuple(p for p in CATALOGUE if cls.supports_bounds or p.bounds is None)
+
+
+def _bounds(name, problem) -> dict:
+    """The problem's bounds; for a solver that requires them, a box around the true inputs when it has none."""
+    if problem.bounds is not None:
+        return {"bounds": problem.bounds}
+    if SOLVERS[name].requires_bounds:
+        return {"bounds": (-2.0 * np.max(np.abs(problem.x_true)) - 1.0, 2.0 * np.max(np.abs(problem.x_true)) + 1.0)}
+    return {}
 
 
 def _run(name, problem, **extra):
     kw = {"tol": _tol(name)}
     if not SOLVERS[name].exact and problem.x0 is not None:
         kw["x0"] = problem.x0
-    if problem.bounds is not None:
-        kw["bounds"] = problem.bounds
+    kw.update(_bounds(name, problem))
     kw.update(extra)
     return sr.reconstruct(problem.model, problem.y, method=name, **kw)
 
@@ -67,7 +83,8 @@ class SolverContract:
         x0 = None if SOLVERS[self.solver].exact else np.zeros((y.shape[0], problem.model.n_in))
         x0_copy = None if x0 is None else x0.copy()
         weights = [layer.kernel.copy() for layer in problem.model.layers]
-        res = sr.reconstruct(problem.model, y, method=self.solver, x0=x0, tol=_tol(self.solver))
+        res = sr.reconstruct(problem.model, y, method=self.solver, x0=x0, tol=_tol(self.solver),
+                             **_bounds(self.solver, problem))
         np.testing.assert_array_equal(y, y_copy)
         if x0 is not None:
             np.testing.assert_array_equal(x0, x0_copy)
@@ -82,7 +99,8 @@ class SolverContract:
 
     def test_single_target_gives_single_result(self):
         problem = self.problems()[0]
-        res = sr.reconstruct(problem.model, problem.y[0], method=self.solver, tol=_tol(self.solver))
+        res = sr.reconstruct(problem.model, problem.y[0], method=self.solver, tol=_tol(self.solver),
+                             **_bounds(self.solver, problem))
         assert not res.is_batch and res.x.shape == (problem.model.n_in,)
         assert isinstance(res.method, str) and res.method != "auto"
 
@@ -90,6 +108,8 @@ class SolverContract:
 class BoundsContract:
     def test_answers_inside_bounds(self):
         for problem in by_kind("bounded"):
+            if SOLVERS[self.solver].requires_bounds and not _piecewise_linear(problem):
+                continue
             res = _run(self.solver, problem)
             lo, hi = (np.broadcast_to(b, (problem.model.n_in,)) for b in problem.bounds)
             assert np.all(res.x >= lo) and np.all(res.x <= hi)
@@ -110,9 +130,23 @@ class RefusesStartingPoint:
             sr.reconstruct(problem.model, problem.y, method=self.solver, x0=np.zeros(problem.model.n_in))
 
 
+class RefusesWithoutBounds:
+    """Solvers that decide exactly within a box (``milp``): no bounds, no answer; other activations refused."""
+
+    def test_asks_for_bounds(self):
+        problem = next(p for p in CATALOGUE if _piecewise_linear(p) and p.bounds is None)
+        with pytest.raises(sr.CapabilityError, match="bounds"):
+            sr.reconstruct(problem.model, problem.y, method=self.solver)
+
+    def test_refuses_other_activations(self):
+        problem = by_kind("invertible")[1]
+        with pytest.raises(sr.UnsupportedLayerError, match="not piecewise linear"):
+            sr.reconstruct(problem.model, problem.y, method=self.solver, bounds=(-10.0, 10.0))
+
+
 #: which solvers record ``history`` (x per iteration) for a single target: declared here, checked both ways.
 #: ``auto`` records it exactly when the concrete method it used does.  A new iterative solver must be added.
-RECORDS_HISTORY = {"gd": True, "newton": True, "scipy": False, "lbfgs": False}
+RECORDS_HISTORY = {"gd": True, "newton": True, "scipy": False, "lbfgs": False, "milp": False}
 
 
 class IterativeContract:
@@ -139,6 +173,8 @@ class IterativeContract:
 
 def _contracts(cls) -> tuple[type, ...]:
     mixins = [SolverContract, BoundsContract if cls.supports_bounds else RefusesBounds]
+    if cls.requires_bounds:
+        return (*mixins, RefusesWithoutBounds)
     mixins.append(RefusesStartingPoint if cls.exact else IterativeContract)
     return tuple(mixins)
 

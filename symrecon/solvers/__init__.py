@@ -72,6 +72,7 @@ from . import (
     analytic,  # noqa: E402,F401
     auto,  # noqa: E402,F401
     gd,  # noqa: E402,F401
+    milp,  # noqa: E402,F401
     newton,  # noqa: E402,F401
     scipy_opt,  # noqa: E402,F401
 )

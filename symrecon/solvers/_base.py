@@ -160,6 +160,8 @@ class AbstractSolver(ABC):
     supports_bounds: ClassVar[bool] = False
     #: closed form (no iteration, no starting point)
     exact: ClassVar[bool] = False
+    #: decides targets exactly within finite bounds, for piecewise-linear networks only (``milp``)
+    requires_bounds: ClassVar[bool] = False
     #: used when ``max_iter`` is None
     default_max_iter: ClassVar[int | None] = None
     #: rows per block handed to :meth:`solve_block` by the executor (the progress bar's step)
