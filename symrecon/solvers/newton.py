@@ -62,28 +62,52 @@ class GaussNewton(AbstractSolver):
         On chains of square, well-conditioned layers without bounds, start
         with Gauss–Newton steps computed layer by layer (no Jacobian); False
         always uses the damped solver (same answers, slower).
+    restarts : int, default 6
+        Targets left above tolerance get second chances (see
+        :mod:`symrecon.solvers.rescue`): continuation from ``model(x0)``, the
+        layer-by-layer pseudo-inverse as a start, then ``restarts`` random
+        starts; 0 still runs the first two.
+    fallback : bool, default True
+        Last, run ``scipy.optimize.least_squares`` (``trf``) per target on
+        what is still open, from the caller's start.
 
     Notes
     -----
     ``res.stats`` holds ``"structured"`` (whether phase 1 ran),
     ``"n_damped"`` (targets the damped solver handled) and
     ``"n_pre_activation"`` (targets solved only by the second run on the
-    output layer's pre-activation, see :func:`_pre_activation_problem`).
+    output layer's pre-activation, see :func:`_pre_activation_problem`),
+    ``"n_rescued"`` (targets solved by the second chances) and
+    ``"restarts"`` (starting points tried beyond the first for a target still
+    open).
     """
 
     name: ClassVar[str] = "newton"
     supports_bounds: ClassVar[bool] = True
     default_max_iter: ClassVar[int] = 100
-    additive_stats: ClassVar[tuple[str, ...]] = ("n_damped", "n_pre_activation")
+    additive_stats: ClassVar[tuple[str, ...]] = ("n_damped", "n_pre_activation", "n_rescued")
     #: the kernels parallelise inside a block; blocks only pace the progress bar (~0.5 s each)
     block_size: ClassVar[int] = 1 << 17
 
     structured: bool = True
+    restarts: int = 6
+    fallback: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "structured", check_option(self.name, "structured", self.structured, "bool"))
+        for option, kind in (("structured", "bool"), ("restarts", "nonnegative_int"), ("fallback", "bool")):
+            object.__setattr__(self, option, check_option(self.name, option, getattr(self, option), kind))
 
     def solve_block(self, problem: Problem) -> BlockResult:
+        from .rescue import rescue
+        from .scipy_opt import ScipyLeastSquares
+
+        block = self._local(problem)
+        last_resort = ScipyLeastSquares(lsq_method="trf").solve_block if self.fallback else None
+        block, extra = rescue(self._local, problem, block, self.restarts, last_resort)
+        return dataclasses.replace(block, stats=dict(block.stats, **extra))
+
+    def _local(self, problem: Problem) -> BlockResult:
+        """One local run from the problem's start: GN/LM, then the output layer's pre-activation for what is left."""
         block = self._gauss_newton(problem)
         unsolved = np.flatnonzero(block.status != Status.CONVERGED)
         pre = _pre_activation_problem(problem, unsolved) if unsolved.size else None
