@@ -78,6 +78,8 @@ class _Routing:
 
     answer: BlockResult
     todo: NDArray[np.bool_]
+    #: newton's restarts for the rows it left open (said in the advice)
+    restarts: int | None = None
 
     @property
     def methods(self) -> NDArray[np.object_]:
@@ -124,6 +126,8 @@ class Auto(AbstractSolver):
         stats: dict[str, object] = {f"n_{m}": int(np.sum(route.answer.method == m)) for m in _STAGES}
         stats["analytic_unavailable"] = unavailable
         stats["reason"] = reason
+        if route.restarts:
+            stats["restarts"] = route.restarts
         return dataclasses.replace(route.answer, history=history, stats=stats)
 
     @staticmethod
@@ -183,6 +187,7 @@ class Auto(AbstractSolver):
             if stage == 0:
                 better = np.ones(rows.size, dtype=bool)
                 history = block.history
+                route.restarts = block.stats.get("restarts")
             else:
                 better = r_s < _residuals(problem.model, route.answer.x[rows], problem.y[rows])
             take = rows[better]

@@ -69,7 +69,8 @@ class GaussNewton(AbstractSolver):
         starts; 0 still runs the first two.
     fallback : bool, default True
         Last, run ``scipy.optimize.least_squares`` (``trf``) per target on
-        what is still open, from the caller's start.
+        what is still open, from the caller's start (at most
+        :data:`~symrecon.solvers.rescue.LAST_RESORT_ROWS` targets per block).
 
     Notes
     -----

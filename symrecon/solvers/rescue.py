@@ -16,10 +16,16 @@ stage on the rows the previous ones left:
 3. **random restarts** ``x ~ N(0, s^2)`` (``s`` cycling over
    :data:`RESTART_SCALES`), clipped into the box, from a fixed seed;
 4. optionally **scipy ``trf``** per row from the caller's start (a Python
-   loop: the last resort, not a batch engine).
+   loop: the last resort, not a batch engine, so at most
+   :data:`LAST_RESORT_ROWS` rows per block).
 
-Every stage keeps a row's best answer (lowest re-checked residual), so a
-rescue never makes an answer worse; rows it solves become ``CONVERGED``.
+Rows that *stalled* (a local minimum, or a step that found no decrease) or
+*diverged* get second chances, and so do rows that ran out of iterations
+(a slow crawl far from the target) unless the caller set ``max_iter``: an
+explicit limit is kept, and such a row keeps its verdict.  Every stage keeps a
+row's best answer (lowest re-checked residual), so a rescue never makes an
+answer worse; ``n_iter`` and the history (one target) are those of the run
+that produced the answer.
 
 Examples
 --------
@@ -44,7 +50,7 @@ from ..status import Status
 from ._base import BlockResult, Problem
 from ._common import start_points
 
-__all__ = ["rescue", "pinv_start", "CONTINUATION", "RESTART_SCALES", "IMAGE_MARGIN"]
+__all__ = ["rescue", "pinv_start", "CONTINUATION", "RESTART_SCALES", "IMAGE_MARGIN", "LAST_RESORT_ROWS"]
 
 #: the continuation parameters ``t`` (the last is the target itself)
 CONTINUATION = (0.25, 0.5, 0.75, 1.0)
@@ -52,10 +58,16 @@ CONTINUATION = (0.25, 0.5, 0.75, 1.0)
 PATH_ITER = 30
 #: standard deviations of the random restarts, cycled
 RESTART_SCALES = (1.0, 0.5, 2.0, 3.0)
+#: the most rows per block the per-row last resort runs on (a Python loop, ~10 ms a row): the open rows
+#: with the lowest residual first
+LAST_RESORT_ROWS = 512
 #: hidden values are clipped this far (relative to the image's width, or absolutely) inside an open image
 IMAGE_MARGIN = 1e-6
 
 Solve = Callable[[Problem], BlockResult]
+
+#: the verdicts that get second chances (see the module docstring)
+_RESCUED = (Status.STALLED, Status.DIVERGED)
 
 
 def pinv_start(model: Sequential, y: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -86,25 +98,30 @@ class _Best:
     """Each row's best answer so far (lowest residual), written into ``block``'s arrays in place."""
 
     def __init__(self, problem: Problem, block: BlockResult) -> None:
-        self.problem, self.block = problem, block
+        self.problem, self.block, self.history = problem, block, block.history
         self.res = _residuals(problem.model, block.x, problem.y)
+        rescued = _RESCUED if problem.max_iter is not None else (*_RESCUED, Status.MAX_ITER)
+        self.open = np.isin(block.status, rescued)
 
     def open_rows(self) -> NDArray[np.intp]:
-        return np.flatnonzero(self.block.status != Status.CONVERGED)
+        return np.flatnonzero(self.open)
 
     def offer(self, rows: NDArray[np.intp], got: BlockResult) -> None:
         """Take ``got``'s answers for ``rows`` where they converged or lower the residual."""
         r = _residuals(self.problem.model, got.x, self.problem.y[rows])
-        self.block.n_iter[rows] += got.n_iter
         better = (got.status == Status.CONVERGED) | (r < self.res[rows])
         take = rows[better]
         self.block.x[take] = got.x[better]
         self.block.status[take] = got.status[better]
+        self.block.n_iter[take] = got.n_iter[better]
         self.res[take] = r[better]
+        self.open[rows[got.status == Status.CONVERGED]] = False
+        if take.size and self.problem.single:
+            self.history = got.history
 
 
 def _sub(problem: Problem, rows: NDArray[np.intp], x0: NDArray[np.float64], y=None, max_iter=None) -> Problem:
-    sub = dataclasses.replace(problem.rows(rows, x0=x0), single=False, progress=False)
+    sub = dataclasses.replace(problem.rows(rows, x0=x0), progress=False)
     if y is not None:
         sub = dataclasses.replace(sub, y=y)
     return sub if max_iter is None else dataclasses.replace(sub, max_iter=max_iter)
@@ -126,8 +143,10 @@ def _continuation(solve: Solve, problem: Problem, best: _Best) -> None:
     best.offer(rows, got)
 
 
-def _restart(solve: Solve, problem: Problem, best: _Best, starts: NDArray[np.float64]) -> None:
+def _restart(solve: Solve, problem: Problem, best: _Best, starts: NDArray[np.float64], limit: int = -1) -> None:
     rows = best.open_rows()
+    if 0 <= limit < rows.size:
+        rows = np.sort(rows[np.argsort(best.res[rows], kind="stable")[:limit]])
     if rows.size:
         x0 = starts[rows]
         if problem.lower is not None and problem.upper is not None:
@@ -154,7 +173,8 @@ def rescue(solve: Solve, problem: Problem, block: BlockResult, restarts: int,
     -------
     block, stats
         ``stats``: ``"n_rescued"`` (rows solved here) and ``"restarts"`` (the
-        number of restarts made for the rows still open at the end).
+        starting points tried beyond the first for a row still open: the
+        continuation path, the informed start and the random ones).
     """
     best = _Best(problem, block)
     n_open = best.open_rows().size
@@ -167,5 +187,6 @@ def rescue(solve: Solve, problem: Problem, block: BlockResult, restarts: int,
         starts = rng.normal(size=(problem.n_targets, problem.model.n_in)) * RESTART_SCALES[k % len(RESTART_SCALES)]
         _restart(solve, problem, best, starts)
     if last_resort is not None:
-        _restart(last_resort, problem, best, start_points(problem))
+        _restart(last_resort, problem, best, start_points(problem), LAST_RESORT_ROWS)
+    block = dataclasses.replace(block, history=best.history)
     return block, {"n_rescued": int(n_open - best.open_rows().size), "restarts": restarts + 2}
