@@ -102,3 +102,17 @@ def test_advice_never_recommends_the_method_that_ran(status, method):
 def test_gd_stall_points_to_newton():
     text = advice(Status.STALLED, "gd", residual=1e-6)
     assert "method='newton'" in text and "1e-06" in text
+
+
+def test_readme_compare_example_agrees_with_the_closed_form_to_9_digits():
+    rng = np.random.default_rng(0)
+    model = sr.Sequential([sr.Dense(rng.normal(size=(3, 3)) * 0.8, rng.normal(size=3), "tanh"),
+                           sr.Dense(rng.normal(size=(3, 3)) * 0.8, rng.normal(size=3), "tanh")])
+    y = model(rng.normal(size=(4, 3)) * 0.5)
+    x_a = sr.reconstruct(model, y, method="analytic").x
+    for method in ("newton", "scipy"):
+        res = sr.reconstruct(model, y, method=method)
+        assert np.all(res.success), method
+        assert np.max(np.abs(res.x - x_a)) <= 1e-9 * np.max(np.abs(x_a)), method
+    gd = sr.reconstruct(model, y, method="gd")   # the first-order row: reached on the output
+    assert np.all(gd.success) and np.max(np.abs(gd.x - x_a)) <= 1e-6
