@@ -116,6 +116,20 @@ class Auto(AbstractSolver):
 
         check_option(self.name, "fallback", self.fallback, "bool")
 
+    def prepare(self, problem: Problem) -> None:
+        """Without a closed form every row goes to ``newton``: compile its kernels before the first block.
+
+        With one, ``newton`` only polishes the rare row the closed form misses,
+        and compiling it up front would cost every first call a compile.
+        """
+        from .analytic import cached_inverse
+        from .newton import GaussNewton
+
+        try:
+            cached_inverse(problem.model)
+        except NotInvertibleError:
+            GaussNewton().prepare(problem)
+
     def solve_block(self, problem: Problem) -> BlockResult:
         n = problem.n_targets
         start = BlockResult(x=start_points(problem), status=np.full(n, Status.NOT_RUN, dtype=np.int8),

@@ -27,7 +27,7 @@ from typing import ClassVar
 from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
-from ._common import KernelRun
+from ._common import KernelRun, compile_notice
 from .pre_activation import retry_on_pre_activation
 
 __all__ = ["GradientDescent"]
@@ -95,6 +95,11 @@ class GradientDescent(AbstractSolver):
         # a saturated output (tanh near +-1, sigmoid near 0 or 1) makes the cost flat in x; in the
         # output layer's pre-activation it is not, and descent converges in a fraction of the steps
         return retry_on_pre_activation(self._descend, problem, self._descend(problem), margin=PRE_MARGIN)
+
+    def prepare(self, problem: Problem) -> None:
+        """Compile the kernel for this problem's types before any block runs (a notice on stderr meanwhile)."""
+        with compile_notice(problem.progress is not False):
+            self._descend(problem.rows(slice(0, 0)))
 
     def _descend(self, problem: Problem) -> BlockResult:
         from ..backends.numba.gd import OPTIMIZERS, GdParams, gd_batch

@@ -38,7 +38,7 @@ from ..status import LaneState
 from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
-from ._common import KernelRun
+from ._common import KernelRun, compile_notice
 from .pre_activation import retry_on_pre_activation
 from .rescue import rescue
 
@@ -106,6 +106,18 @@ class GaussNewton(AbstractSolver):
         block, extra = rescue(self._local, problem, block, self.restarts, last_resort)
         return dataclasses.replace(block, stats=dict(block.stats, **extra))
 
+    def prepare(self, problem: Problem) -> None:
+        """Compile both phases' kernels for this problem's types before any block runs (notice on stderr)."""
+        from ..backends.numba.gauss_newton import compile_kernels
+
+        run = self._kernel_run(problem.rows(slice(0, 0)))
+        with compile_notice(problem.progress is not False):
+            compile_kernels(run.pm, run.cfg, run.x0, run.ys, run.out)
+
+    def _kernel_run(self, problem: Problem) -> KernelRun:
+        return KernelRun(problem, self.default_max_iter, inverses=self.structured and not problem.has_bounds,
+                         tol_margin=TOL_MARGIN)
+
     def _local(self, problem: Problem) -> BlockResult:
         """One local run from the problem's start: GN/LM, then the output layer's pre-activation for what is left."""
         return retry_on_pre_activation(self._gauss_newton, problem, self._gauss_newton(problem))
@@ -114,8 +126,7 @@ class GaussNewton(AbstractSolver):
         from ..backends.numba.gauss_newton import gn_square_batch, lm_batch
         from ..backends.numba.pack import Outputs
 
-        run = KernelRun(problem, self.default_max_iter, inverses=self.structured and not problem.has_bounds,
-                        tol_margin=TOL_MARGIN)
+        run = self._kernel_run(problem)
         pm, cfg, out = run.pm, run.cfg, run.out
         n_damped = problem.n_targets
         if not pm.structured:
