@@ -121,7 +121,7 @@ def advice(status: Status, method: str, max_iter: object = None, restarts: objec
     Examples
     --------
     >>> advice(Status.STALLED, "gd", residual=1e-3)
-    'Stopped at residual 0.001. First-order descent stalled: try method=\'newton\'.'
+    "Stopped at residual 0.001. First-order descent stalled: try method='newton'."
     >>> advice(Status.STALLED, "newton", restarts=8)[:27]
     'Stopped after 8 restarts. G'
     >>> "method='newton'" in advice(Status.STALLED, "newton", restarts=8)

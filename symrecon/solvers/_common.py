@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from numpy.typing import NDArray
 from ._base import BlockResult, Problem
 
 __all__ = ["start_points", "iteration_limit", "targets", "history_rows", "KernelRun", "HISTORY_BYTES",
-           "compile_notice", "NOTICE_AFTER", "NOTICE"]
+           "compile_notice", "no_rows", "NOTICE_AFTER", "NOTICE"]
 
 #: the most memory a single target's iteration history may take; longer runs record none
 HISTORY_BYTES = 64 * 2**20
@@ -24,6 +25,11 @@ HISTORY_BYTES = 64 * 2**20
 NOTICE_AFTER = 0.5
 #: the line :func:`compile_notice` writes on stderr
 NOTICE = "symrecon: compiling solver kernels — first run only"
+
+
+def no_rows(problem: Problem) -> Problem:
+    """The problem with no targets (same types everywhere): what a kernel compiles on before the batch."""
+    return dataclasses.replace(problem.rows(slice(0, 0)), single=False)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ from typing import ClassVar
 from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
-from ._common import KernelRun, compile_notice
+from ._common import KernelRun, compile_notice, no_rows
 from .pre_activation import retry_on_pre_activation
 
 __all__ = ["GradientDescent"]
@@ -99,7 +99,7 @@ class GradientDescent(AbstractSolver):
     def prepare(self, problem: Problem) -> None:
         """Compile the kernel for this problem's types before any block runs (a notice on stderr meanwhile)."""
         with compile_notice(problem.progress is not False):
-            self._descend(problem.rows(slice(0, 0)))
+            self._descend(no_rows(problem))
 
     def _descend(self, problem: Problem) -> BlockResult:
         from ..backends.numba.gd import OPTIMIZERS, GdParams, gd_batch

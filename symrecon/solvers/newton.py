@@ -38,7 +38,7 @@ from ..status import LaneState
 from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
-from ._common import KernelRun, compile_notice
+from ._common import KernelRun, compile_notice, no_rows
 from .pre_activation import retry_on_pre_activation
 from .rescue import rescue
 
@@ -110,7 +110,7 @@ class GaussNewton(AbstractSolver):
         """Compile both phases' kernels for this problem's types before any block runs (notice on stderr)."""
         from ..backends.numba.gauss_newton import compile_kernels
 
-        run = self._kernel_run(problem.rows(slice(0, 0)))
+        run = self._kernel_run(no_rows(problem))
         with compile_notice(problem.progress is not False):
             compile_kernels(run.pm, run.cfg, run.x0, run.ys, run.out)
 
