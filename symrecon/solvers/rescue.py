@@ -44,7 +44,7 @@ from collections.abc import Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from ..models import Sequential
+from ..models import Dense, Sequential
 from ..recheck import forward_rows, max_residual
 from ..status import Status
 from ._base import BlockResult, Problem
@@ -80,6 +80,7 @@ def pinv_start(model: Sequential, y: NDArray[np.float64]) -> NDArray[np.float64]
     h = np.array(y, dtype=np.float64)
     with np.errstate(all="ignore"):
         for layer in reversed(model.layers):
+            assert isinstance(layer, Dense)  # solvers receive chains of Dense layers
             act = layer.activation
             z = h
             if act.name != "linear" and act.numpy_inverse is not None:

@@ -441,11 +441,9 @@ def gn_square_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
 
 
 def compile_kernels(pm, cfg, x0s, ys, out) -> None:
-    """Compile (or load from the cache) the kernels of both phases for these argument types, solving nothing.
+    """Compile (or load from cache) both phases' kernels for these argument types (as :func:`lm_batch`'s).
 
-    Same parameters as :func:`lm_batch` (any number of rows, 0 included):
-    each chunk kernel runs on the empty range, so numba specialises it for
-    exactly the types the batch will pass.
+    Each chunk kernel runs on an empty range: numba specialises it for exactly the types the batch passes.
     """
     if pm.structured:
         _gn_chunk(pm, cfg, x0s, ys, 0, 0, out, False)
