@@ -100,9 +100,13 @@ class _Best:
 
     def __init__(self, problem: Problem, block: BlockResult) -> None:
         self.problem, self.block, self.history = problem, block, block.history
-        self.res = _residuals(problem.model, block.x, problem.y)
         rescued = _RESCUED if problem.max_iter is not None else (*_RESCUED, Status.MAX_ITER)
         self.open = np.isin(block.status, rescued)
+        # residuals of the open rows only: the converged ones (nearly all of a big batch) are never offered
+        self.res = np.full(problem.n_targets, np.inf)
+        rows = self.open_rows()
+        if rows.size:
+            self.res[rows] = _residuals(problem.model, block.x[rows], problem.y[rows])
 
     def open_rows(self) -> NDArray[np.intp]:
         return np.flatnonzero(self.open)
