@@ -65,8 +65,9 @@ class GaussNewton(AbstractSolver):
     restarts : int, default 6
         Targets left above tolerance get second chances (see
         :mod:`symrecon.solvers.rescue`): continuation from ``model(x0)``, the
-        layer-by-layer pseudo-inverse as a start, then ``restarts`` random
-        starts; 0 still runs the first two.
+        layer-by-layer pseudo-inverse as a start, then up to ``restarts``
+        random starts (fewer once a round reaches nothing new); 0 still runs
+        the first two.
     fallback : bool, default True
         Last, run ``scipy.optimize.least_squares`` (``trf``) per target on
         what is still open, from the caller's start (at most

@@ -14,7 +14,9 @@ stage on the rows the previous ones left:
    (``x = (f^{-1}(h) - b) W^+`` from the output back, with ``h`` clipped
    into each activation's image);
 3. **random restarts** ``x ~ N(0, s^2)`` (``s`` cycling over
-   :data:`RESTART_SCALES`), clipped into the box, from a fixed seed;
+   :data:`RESTART_SCALES`), clipped into the box, from a fixed seed; at
+   least two rounds, and no more once a round reaches no further target
+   (unreachable targets do not pay for every round);
 4. optionally **scipy ``trf``** per row from the caller's start (a Python
    loop: the last resort, not a batch engine, so at most
    :data:`LAST_RESORT_ROWS` rows per block).
@@ -60,7 +62,7 @@ PATH_ITER = 30
 RESTART_SCALES = (1.0, 0.5, 2.0, 3.0)
 #: the most rows per block the per-row last resort runs on (a Python loop, ~10 ms a row): the open rows
 #: with the lowest residual first
-LAST_RESORT_ROWS = 512
+LAST_RESORT_ROWS = 64
 #: hidden values are clipped this far (relative to the image's width, or absolutely) inside an open image
 IMAGE_MARGIN = 1e-6
 
@@ -170,7 +172,7 @@ def rescue(solve: Solve, problem: Problem, block: BlockResult, restarts: int,
     problem : Problem
         The whole block's problem; ``block`` its first answer.
     restarts : int
-        Random restarts after continuation and the informed start (0: none).
+        The most random restarts after continuation and the informed start (0: none).
     last_resort : callable, optional
         Run per row on what is still open, from the caller's start.
 
@@ -188,10 +190,15 @@ def rescue(solve: Solve, problem: Problem, block: BlockResult, restarts: int,
     _continuation(solve, problem, best)
     _restart(solve, problem, best, pinv_start(problem.model, problem.y))
     rng = np.random.default_rng(20240611)
+    made = 0
     for k in range(restarts):
         starts = rng.normal(size=(problem.n_targets, problem.model.n_in)) * RESTART_SCALES[k % len(RESTART_SCALES)]
+        before = best.open_rows().size
         _restart(solve, problem, best, starts)
+        made += 1
+        if best.open_rows().size == before and k >= 1:
+            break  # two rounds, the last without a success: what is left is unlikely to be reached this way
     if last_resort is not None:
         _restart(last_resort, problem, best, start_points(problem), LAST_RESORT_ROWS)
     block = dataclasses.replace(block, history=best.history)
-    return block, {"n_rescued": int(n_open - best.open_rows().size), "restarts": restarts + 2}
+    return block, {"n_rescued": int(n_open - best.open_rows().size), "restarts": made + 2}
