@@ -81,7 +81,8 @@ class GaussNewton(AbstractSolver):
     output layer's pre-activation, see :mod:`symrecon.solvers.pre_activation`),
     ``"n_rescued"`` (targets solved by the second chances) and
     ``"restarts"`` (starting points tried beyond the first for a target still
-    open).
+    open).  A target solved by a second chance reports that run's ``n_iter``
+    (and, for one target, its history).
     """
 
     name: ClassVar[str] = "newton"
