@@ -630,6 +630,42 @@ def fresh_process_timings(repeats: int):
 
 
 # ---------------------------------------------------------------------------
+# robustness: per-target success on reachable targets of random network families (issue 8)
+
+ROBUST_METHODS = {"newton": {"method": "newton"}, "scipy lm": {"method": "scipy", "lsq_method": "lm"},
+                  "scipy trf": {"method": "scipy", "lsq_method": "trf"}, "auto": {"method": "auto"}}
+
+
+def robustness_section(quick: bool) -> list[str]:
+    """Success per family (tests/robustness_families.py; larger samples than the test), scipy side by side."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from robustness_families import FAMILIES, SCALES, TOL, success_rates
+
+    sample = {"n_models": 20 if quick else 60, "per_scale": 5}
+    lines = ["", f"**Robustness** (reachable targets y = model(x_true), x_true ~ N(0, s^2), s in {SCALES}, start "
+             f"x0 = 0, tol {TOL:g}, success = re-checked residual; {sample['n_models']} networks per family, "
+             f"{sample['per_scale'] * len(SCALES)} targets each; `lm` needs n_out >= n_in and no bounds):", "",
+             "| family | " + " | ".join(ROBUST_METHODS) + " | newton >= trf |", "|---" * (len(ROBUST_METHODS) + 2) + "|"]
+    totals = {label: [0, 0] for label in ROBUST_METHODS}
+    for family in FAMILIES:
+        t0 = time.perf_counter()
+        lm_ok = family not in ("wide_sigmoid", "bounded_box", "deep_narrow")
+        methods = {k: v for k, v in ROBUST_METHODS.items() if lm_ok or k != "scipy lm"}
+        counts = success_rates(family, methods, **sample)
+        for label, (ok, n) in counts.items():
+            totals[label][0] += ok
+            totals[label][1] += n
+        cells = [f"{counts[k][0] / counts[k][1]:.1%}" if k in counts else "n/a" for k in ROBUST_METHODS]
+        lines.append(f"| {family} | " + " | ".join(cells) + f" | {verdict(counts['newton'][0] >= counts['scipy trf'][0])} |")
+        print(f"  robustness {family}: {dict(zip(ROBUST_METHODS, cells))} ({time.perf_counter() - t0:.1f} s)", flush=True)
+    overall = {k: ok / n for k, (ok, n) in totals.items() if n}
+    lines.append("| **overall** | " + " | ".join(f"{overall[k]:.2%}" for k in ROBUST_METHODS) + " | |")
+    lines += ["", f"- newton overall {overall['newton']:.2%} (target >= 99 %): {verdict(overall['newton'] >= 0.99)}; "
+              f"auto {overall['auto']:.2%} (target >= 99.5 %): {verdict(overall['auto'] >= 0.995)}"]
+    return lines
+
+
+# ---------------------------------------------------------------------------
 # analytic path: through reconstruct (what users call) and the bare inverse (labelled extra)
 
 def analytic_throughput(repeats: int, n: int = 1_000_000):
@@ -829,6 +865,7 @@ def main(argv=None) -> int:
     if sweeps:
         out += ["", "**Learning-rate sweeps** (the chosen rate is used for the row above):", "", *sweeps]
 
+    out += robustness_section(args.quick)
     # ---- a verdict on every target
     v = ["", "**Issue targets** (medians of the runs; every target has a verdict):", ""]
     for name, limit in (("tanh", TARGETS["tanh_newton_s"]), ("sigmoid", TARGETS["sigmoid_newton_s"])):

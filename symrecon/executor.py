@@ -111,6 +111,7 @@ def run_blocks(solver: AbstractSolver, problem: Problem, executor: str = "serial
     """
     n = problem.n_targets
     block = max(1, int(solver.block_size))
+    solver.prepare(problem)  # every kernel compiled before the first block, never in the middle of a batch
     if n <= block:
         # one block: the solver's result as it is (a single target keeps its history); a bar on request
         whole: list[BlockResult] = []

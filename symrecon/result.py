@@ -168,7 +168,8 @@ class Reconstruction:
         """The status message; for a batch, counts per status."""
         if isinstance(self.status, Status):
             reason = self.stats.get("reason") if self.status is Status.INFEASIBLE else None
-            return _sentence(self.status.message, reason, self._advice(self.status, str(self.method)))
+            return _sentence(self.status.message, reason,
+                             self._advice(self.status, str(self.method), float(np.max(self.residual))))
         counts = self.summary()["status_counts"]
         n = len(self.status)
         parts = [f"{int(np.sum(self.success))} of {n} targets within tolerance {self.tol:g}."]
@@ -180,8 +181,8 @@ class Reconstruction:
                 parts.append(f"{count}: {_sentence(status.message, None, self._advice(status, first))}")
         return " ".join(parts)
 
-    def _advice(self, status: Status, method: str) -> str:
-        return advice(status, method, self.stats.get("max_iter"))
+    def _advice(self, status: Status, method: str, residual: float | None = None) -> str:
+        return advice(status, method, self.stats.get("max_iter"), self.stats.get("restarts"), residual)
 
     def summary(self) -> dict[str, Any]:
         """Plain-Python (JSON-safe) summary of the result."""

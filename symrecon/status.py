@@ -76,8 +76,8 @@ _MESSAGES = {
     Status.EXACT: "Closed-form inverse; the re-checked residual is within tolerance.",
     Status.CONVERGED: "Converged: the re-checked residual is within tolerance.",
     Status.MAX_ITER: "The iteration limit was reached before the residual fell within tolerance.",
-    Status.STALLED: ("The iteration stopped at a point whose output is not the target: a local minimum "
-                     "of the residual, or a target that is unreachable by this network (not proved)."),
+    Status.STALLED: ("The iteration stopped at a local minimum of the residual, not at the target (that the "
+                     "target is unreachable by this network is not proved)."),
     Status.DIVERGED: "The iteration produced non-finite values.",
     Status.INACCURATE: ("The solver finished but the re-checked residual exceeds tolerance (ill-conditioned "
                         "problem or loose solver settings)."),
@@ -93,7 +93,10 @@ _ADVICE: dict[tuple[Status, str], str] = {
     (Status.MAX_ITER, "*"): "Raise `max_iter` above {max_iter}, or try method='{other}'.",
     (Status.STALLED, "nearest"): ("The target may be unreachable within `bounds`: widen them or move `x_ref`; "
                                   "without `x_ref`, method='newton' looks for any input that reaches it."),
-    (Status.STALLED, "*"): "Try another `x0`, wider `bounds`, or method='{other}'.",
+    (Status.STALLED, "newton"): ("{found}Give an `x0` near the answer you expect; a proof that no input reaches "
+                                 "the target needs a closed form (method='analytic') or an exact method."),
+    (Status.STALLED, "gd"): "{found}First-order descent stalled: try method='newton'.",
+    (Status.STALLED, "*"): "{found}Try method='{other}' (it restarts from several points) or another `x0`.",
     (Status.DIVERGED, "gd"): "Lower `learning_rate` or try method='newton'.",
     (Status.DIVERGED, "*"): "Try another starting point `x0` or method='{other}'.",
     (Status.INACCURATE, "*"): "Loosen `tol`, or try method='{other}'.",
@@ -104,10 +107,40 @@ _ADVICE: dict[tuple[Status, str], str] = {
 _OTHER = {"newton": "scipy", "scipy": "newton", "lbfgs": "newton", "gd": "newton", "analytic": "newton"}
 
 
-def advice(status: Status, method: str, max_iter: object = None) -> str:
-    """What to try after ``method`` ended with ``status`` ("" when nothing needs doing)."""
+def advice(status: Status, method: str, max_iter: object = None, restarts: object = None,
+           residual: float | None = None) -> str:
+    """What to try after ``method`` ended with ``status`` ("" when nothing needs doing).
+
+    Parameters
+    ----------
+    status : Status
+    method : str
+        The method that produced ``status`` (never recommended back).
+    max_iter : int, optional
+        The iteration limit in force (the advice asks for more than it).
+    restarts : int, optional
+        Starting points tried beyond the first (``newton``), said in the advice.
+    residual : float, optional
+        The residual where the iteration stopped, said in the advice.
+
+    Examples
+    --------
+    >>> advice(Status.STALLED, "gd", residual=1e-3)
+    "Stopped at residual 0.001. First-order descent stalled: try method='newton'."
+    >>> advice(Status.STALLED, "newton", restarts=8)[:27]
+    'Stopped after 8 restarts. G'
+    >>> "method='newton'" in advice(Status.STALLED, "newton", restarts=8)
+    False
+    """
     text = _ADVICE.get((status, method)) or _ADVICE.get((status, "*"), "")
-    return text.format(other=_OTHER.get(method, "newton"), max_iter=max_iter if max_iter is not None else "its value")
+    found = ""
+    if residual is not None:
+        found = f"Stopped at residual {residual:.3g}"
+        found += f" after {restarts} restarts. " if restarts else ". "
+    elif restarts:
+        found = f"Stopped after {restarts} restarts. "
+    return text.format(other=_OTHER.get(method, "newton"), max_iter=max_iter if max_iter is not None else "its value",
+                       found=found)
 
 
 #: the codes that count as success, for vectorised checks on status arrays

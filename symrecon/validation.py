@@ -106,6 +106,7 @@ _KINDS: dict[str, tuple[Callable[[Any], bool], str, Callable[[Any], Any]]] = {
     "positive": (lambda v: _is_real(v) and math.isfinite(v) and v > 0, "a finite positive number", float),
     "unit_interval": (lambda v: _is_real(v) and 0.0 <= v < 1.0, "a number in [0, 1)", float),
     "positive_int": (lambda v: _is_int(v) and v >= 1, "a positive int", int),
+    "nonnegative_int": (lambda v: _is_int(v) and v >= 0, "an int >= 0", int),
 }
 
 

@@ -173,6 +173,13 @@ class AbstractSolver(ABC):
     def solve_block(self, problem: Problem) -> BlockResult:
         """Reconstruct ``x`` for every target of one block of rows."""
 
+    def prepare(self, problem: Problem) -> None:
+        """Compile (or load from numba's cache) every kernel a solve of ``problem`` may need.
+
+        Called once by the executor before the first block, so that no block
+        pauses to compile in the middle of a batch.  The default does nothing.
+        """
+
     def check_capabilities(self, problem: Problem) -> None:
         """Raise :class:`~symrecon.errors.CapabilityError` for a request beyond this solver."""
         from . import SOLVERS

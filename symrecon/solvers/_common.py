@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import sys
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,10 +15,38 @@ from numpy.typing import NDArray
 
 from ._base import BlockResult, Problem
 
-__all__ = ["start_points", "iteration_limit", "targets", "history_rows", "KernelRun", "HISTORY_BYTES"]
+__all__ = ["start_points", "iteration_limit", "targets", "history_rows", "KernelRun", "HISTORY_BYTES",
+           "compile_notice", "no_rows", "NOTICE_AFTER", "NOTICE"]
 
 #: the most memory a single target's iteration history may take; longer runs record none
 HISTORY_BYTES = 64 * 2**20
+#: seconds a kernel preparation may take before :func:`compile_notice` speaks (loading
+#: from numba's on-disk cache takes less; compiling takes more)
+NOTICE_AFTER = 0.5
+#: the line :func:`compile_notice` writes on stderr
+NOTICE = "symrecon: compiling solver kernels — first run only"
+
+
+def no_rows(problem: Problem) -> Problem:
+    """The problem with no targets (same types everywhere): what a kernel compiles on before the batch."""
+    return dataclasses.replace(problem.rows(slice(0, 0)), single=False)
+
+
+@contextlib.contextmanager
+def compile_notice(show: bool) -> Iterator[None]:
+    """Write :data:`NOTICE` on stderr if the enclosed preparation lasts longer than :data:`NOTICE_AFTER` s.
+
+    A timer rather than a cache lookup: it speaks exactly when the user would
+    otherwise wait in silence.  ``show=False`` keeps it silent.
+    """
+    timer = threading.Timer(NOTICE_AFTER, lambda: print(NOTICE, file=sys.stderr, flush=True))
+    timer.daemon = True
+    if show:
+        timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def targets(problem: Problem) -> NDArray[np.float64]:

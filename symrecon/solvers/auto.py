@@ -78,6 +78,8 @@ class _Routing:
 
     answer: BlockResult
     todo: NDArray[np.bool_]
+    #: newton's restarts for the rows it left open (said in the advice)
+    restarts: int | None = None
 
     @property
     def methods(self) -> NDArray[np.object_]:
@@ -114,6 +116,20 @@ class Auto(AbstractSolver):
 
         check_option(self.name, "fallback", self.fallback, "bool")
 
+    def prepare(self, problem: Problem) -> None:
+        """Without a closed form every row goes to ``newton``: compile its kernels before the first block.
+
+        With one, ``newton`` only polishes the rare row the closed form misses,
+        and compiling it up front would cost every first call a compile.
+        """
+        from .analytic import cached_inverse
+        from .newton import GaussNewton
+
+        try:
+            cached_inverse(problem.model)
+        except NotInvertibleError:
+            GaussNewton().prepare(problem)
+
     def solve_block(self, problem: Problem) -> BlockResult:
         n = problem.n_targets
         start = BlockResult(x=start_points(problem), status=np.full(n, Status.NOT_RUN, dtype=np.int8),
@@ -124,6 +140,8 @@ class Auto(AbstractSolver):
         stats: dict[str, object] = {f"n_{m}": int(np.sum(route.answer.method == m)) for m in _STAGES}
         stats["analytic_unavailable"] = unavailable
         stats["reason"] = reason
+        if route.restarts:
+            stats["restarts"] = route.restarts
         return dataclasses.replace(route.answer, history=history, stats=stats)
 
     @staticmethod
@@ -183,6 +201,7 @@ class Auto(AbstractSolver):
             if stage == 0:
                 better = np.ones(rows.size, dtype=bool)
                 history = block.history
+                route.restarts = block.stats.get("restarts")
             else:
                 better = r_s < _residuals(problem.model, route.answer.x[rows], problem.y[rows])
             take = rows[better]

@@ -6,7 +6,9 @@ computes the cost ``||model(x) - y||^2`` and its gradient with respect to
 the write-up's loop exactly (``x -= lr * grad``); the default
 ``"linesearch"`` (Barzilai–Borwein steps with Armijo backtracking) needs no
 learning rate and converges much faster; ``"momentum"`` and ``"adam"`` are
-the usual deep-learning choices.  For high accuracy prefer ``method="newton"``.
+the usual deep-learning choices.  Targets not reached are retried on the
+output layer's pre-activation (see :mod:`symrecon.solvers.pre_activation`).
+For high accuracy prefer ``method="newton"``.
 
 Examples
 --------
@@ -25,10 +27,14 @@ from typing import ClassVar
 from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
-from ._common import KernelRun
+from ._common import KernelRun, compile_notice, no_rows
+from .pre_activation import retry_on_pre_activation
 
 __all__ = ["GradientDescent"]
 
+#: the retry on the pre-activation stops at this fraction of the (first-order) tolerance there, so
+#: that the re-check in the output is within ``tol``
+PRE_MARGIN = 0.5
 #: default learning rate per optimizer (for "linesearch": the first trial step)
 DEFAULT_LEARNING_RATE = {"constant": 0.01, "momentum": 0.01, "adam": 0.01, "linesearch": 1.0}
 
@@ -53,13 +59,16 @@ class GradientDescent(AbstractSolver):
 
     Notes
     -----
-    ``res.stats`` holds ``optimizer`` and ``learning_rate``.
+    ``res.stats`` holds ``optimizer``, ``learning_rate`` and
+    ``n_pre_activation`` (targets reached only by the retry on the output
+    layer's pre-activation; their ``n_iter`` is the retry's).
     """
 
     name: ClassVar[str] = "gd"
     supports_bounds: ClassVar[bool] = True
     default_max_iter: ClassVar[int] = 20000
     block_size: ClassVar[int] = 4096
+    additive_stats: ClassVar[tuple[str, ...]] = ("n_pre_activation",)
 
     optimizer: str = "linesearch"
     learning_rate: float | None = None
@@ -83,6 +92,16 @@ class GradientDescent(AbstractSolver):
         return float(DEFAULT_LEARNING_RATE[self.optimizer] if self.learning_rate is None else self.learning_rate)
 
     def solve_block(self, problem: Problem) -> BlockResult:
+        # a saturated output (tanh near +-1, sigmoid near 0 or 1) makes the cost flat in x; in the
+        # output layer's pre-activation it is not, and descent converges in a fraction of the steps
+        return retry_on_pre_activation(self._descend, problem, self._descend(problem), margin=PRE_MARGIN)
+
+    def prepare(self, problem: Problem) -> None:
+        """Compile the kernel for this problem's types before any block runs (a notice on stderr meanwhile)."""
+        with compile_notice(problem.progress is not False):
+            self._descend(no_rows(problem))
+
+    def _descend(self, problem: Problem) -> BlockResult:
         from ..backends.numba.gd import OPTIMIZERS, GdParams, gd_batch
 
         run = KernelRun(problem, self.default_max_iter)

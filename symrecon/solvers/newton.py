@@ -32,15 +32,15 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from numpy.typing import NDArray
 
 from ..backends.numba.pack import layer_inverses
-from ..models import Dense, Sequential
-from ..status import LaneState, Status
+from ..status import LaneState
 from ..validation import check_option
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
-from ._common import KernelRun
+from ._common import KernelRun, compile_notice, no_rows
+from .pre_activation import retry_on_pre_activation
+from .rescue import rescue
 
 __all__ = ["GaussNewton", "layer_inverses"]
 
@@ -62,49 +62,73 @@ class GaussNewton(AbstractSolver):
         On chains of square, well-conditioned layers without bounds, start
         with Gauss–Newton steps computed layer by layer (no Jacobian); False
         always uses the damped solver (same answers, slower).
+    restarts : int, default 6
+        Targets left above tolerance get second chances (see
+        :mod:`symrecon.solvers.rescue`): continuation from ``model(x0)``, the
+        layer-by-layer pseudo-inverse as a start, then up to ``restarts``
+        random starts (fewer once a round reaches nothing new); 0 still runs
+        the first two.
+    fallback : bool, default True
+        Last, run ``scipy.optimize.least_squares`` (``trf``) per target on
+        what is still open, from the caller's start (at most
+        :data:`~symrecon.solvers.rescue.LAST_RESORT_ROWS` targets per block).
 
     Notes
     -----
     ``res.stats`` holds ``"structured"`` (whether phase 1 ran),
     ``"n_damped"`` (targets the damped solver handled) and
     ``"n_pre_activation"`` (targets solved only by the second run on the
-    output layer's pre-activation, see :func:`_pre_activation_problem`).
+    output layer's pre-activation, see :mod:`symrecon.solvers.pre_activation`),
+    ``"n_rescued"`` (targets solved by the second chances) and
+    ``"restarts"`` (starting points tried beyond the first for a target still
+    open).  A target solved by a second chance reports that run's ``n_iter``
+    (and, for one target, its history).
     """
 
     name: ClassVar[str] = "newton"
     supports_bounds: ClassVar[bool] = True
     default_max_iter: ClassVar[int] = 100
-    additive_stats: ClassVar[tuple[str, ...]] = ("n_damped", "n_pre_activation")
+    additive_stats: ClassVar[tuple[str, ...]] = ("n_damped", "n_pre_activation", "n_rescued")
     #: the kernels parallelise inside a block; blocks only pace the progress bar (~0.5 s each)
     block_size: ClassVar[int] = 1 << 17
 
     structured: bool = True
+    restarts: int = 6
+    fallback: bool = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "structured", check_option(self.name, "structured", self.structured, "bool"))
+        for option, kind in (("structured", "bool"), ("restarts", "nonnegative_int"), ("fallback", "bool")):
+            object.__setattr__(self, option, check_option(self.name, option, getattr(self, option), kind))
 
     def solve_block(self, problem: Problem) -> BlockResult:
-        block = self._gauss_newton(problem)
-        unsolved = np.flatnonzero(block.status != Status.CONVERGED)
-        pre = _pre_activation_problem(problem, unsolved) if unsolved.size else None
-        if pre is None:
-            return dataclasses.replace(block, stats=dict(block.stats, n_pre_activation=0))
-        # a second chance in the output layer's pre-activation, from the caller's start:
-        # there a saturated or exploding output (sigmoid near 0 or 1, exp) is a well-scaled target
-        retry = self._gauss_newton(pre)
-        won = unsolved[retry.status == Status.CONVERGED]
-        took = retry.status == Status.CONVERGED
-        block.x[won], block.status[won] = retry.x[took], Status.CONVERGED
-        block.n_iter[won] += retry.n_iter[took]
-        stats = dict(block.stats, n_pre_activation=int(won.size))
-        return dataclasses.replace(block, stats=stats)
+        from .scipy_opt import ScipyLeastSquares
+
+        block = self._local(problem)
+        last_resort = ScipyLeastSquares(lsq_method="trf").solve_block if self.fallback else None
+        block, extra = rescue(self._local, problem, block, self.restarts, last_resort)
+        return dataclasses.replace(block, stats=dict(block.stats, **extra))
+
+    def prepare(self, problem: Problem) -> None:
+        """Compile both phases' kernels for this problem's types before any block runs (notice on stderr)."""
+        from ..backends.numba.gauss_newton import compile_kernels
+
+        run = self._kernel_run(no_rows(problem))
+        with compile_notice(problem.progress is not False):
+            compile_kernels(run.pm, run.cfg, run.x0, run.ys, run.out)
+
+    def _kernel_run(self, problem: Problem) -> KernelRun:
+        return KernelRun(problem, self.default_max_iter, inverses=self.structured and not problem.has_bounds,
+                         tol_margin=TOL_MARGIN)
+
+    def _local(self, problem: Problem) -> BlockResult:
+        """One local run from the problem's start: GN/LM, then the output layer's pre-activation for what is left."""
+        return retry_on_pre_activation(self._gauss_newton, problem, self._gauss_newton(problem))
 
     def _gauss_newton(self, problem: Problem) -> BlockResult:
         from ..backends.numba.gauss_newton import gn_square_batch, lm_batch
         from ..backends.numba.pack import Outputs
 
-        run = KernelRun(problem, self.default_max_iter, inverses=self.structured and not problem.has_bounds,
-                        tol_margin=TOL_MARGIN)
+        run = self._kernel_run(problem)
         pm, cfg, out = run.pm, run.cfg, run.out
         n_damped = problem.n_targets
         if not pm.structured:
@@ -122,29 +146,3 @@ class GaussNewton(AbstractSolver):
                          sub)
                 out.xs[rest], out.status[rest], out.iters[rest] = sub.xs, sub.status, sub.iters
         return run.result(self.name, {"structured": pm.structured, "n_damped": n_damped, "max_iter": cfg.max_iter})
-
-
-def _pre_activation_problem(problem: Problem, rows: NDArray[np.intp]) -> Problem | None:
-    """The rows ``rows`` posed on the output layer's pre-activation ``z``, or None where that changes nothing.
-
-    With an invertible, nonlinear output activation ``f``, ``model(x) = y`` is
-    ``z(x) = f^{-1}(y)``; a unit's tolerance becomes ``tol_j / |f'(z_j)|`` (to
-    first order the same set of answers).  The caller's starting points are
-    kept.
-    """
-    last = problem.model.layers[-1]
-    act = getattr(last, "activation", None)
-    if not isinstance(last, Dense) or act is None or act.name == "linear" or act.numpy_inverse is None:
-        return None
-    with np.errstate(all="ignore"):
-        z = act.numpy_inverse(problem.y[rows])
-        slope = np.abs(act.numpy_derivative(z))
-        assert problem.unit_tol is not None
-        tol = problem.unit_tol[rows] / slope
-    usable = np.all(np.isfinite(z) & np.isfinite(tol) & (tol > 0), axis=1)
-    if not np.all(usable):
-        return None
-    linear_out = Dense(last.kernel, last.bias, "linear", name=last.name)
-    model = Sequential([*problem.model.layers[:-1], linear_out], name=problem.model.name)
-    x0 = None if problem.x0 is None else problem.x0[rows]
-    return dataclasses.replace(problem, model=model, y=z, x0=x0, unit_tol=tol, single=False)

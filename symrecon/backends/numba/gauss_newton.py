@@ -41,7 +41,7 @@ from .primitives import (
     solve_lanes, target_tol, verdict,
 )
 
-__all__ = ["lm_batch", "gn_square_batch", "MU_START", "MU_GROW", "MU_SHRINK", "MU_FLOOR", "MAX_TRIES",
+__all__ = ["lm_batch", "gn_square_batch", "compile_kernels", "MU_START", "MU_GROW", "MU_SHRINK", "MU_FLOOR", "MAX_TRIES",
            "PROGRESS_RTOL", "DERIV_FLOOR"]
 
 #: damping factor used on the first failure of a pure Gauss–Newton step
@@ -438,3 +438,13 @@ def gn_square_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
     ``out.xs`` row is where to restart, ``out.iters`` the iterations spent).
     """
     run_lane_kernel(_gn_chunk, pm, cfg, x0s, ys, chunk, out)
+
+
+def compile_kernels(pm, cfg, x0s, ys, out) -> None:
+    """Compile (or load from cache) both phases' kernels for these argument types (as :func:`lm_batch`'s).
+
+    Each chunk kernel runs on an empty range: numba specialises it for exactly the types the batch passes.
+    """
+    if pm.structured:
+        _gn_chunk(pm, cfg, x0s, ys, 0, 0, out, False)
+    _lm_chunk(pm, cfg, x0s, ys, 0, 0, out, False)

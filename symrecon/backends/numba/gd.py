@@ -8,7 +8,11 @@ over outputs), gradient ``2 J^T r`` by backprop
 0    constant      ``x -= lr * g`` (the write-up's loop)
 1    momentum      heavy ball: ``v = beta1 v - lr g``, ``x += v``
 2    adam          Adam with bias correction (``beta1``, ``beta2``, ``eps``)
-3    linesearch    Barzilai–Borwein step length, Armijo backtracking
+3    linesearch    Barzilai–Borwein step length, non-monotone Armijo
+                   backtracking (against the highest of the last
+                   :data:`NONMONOTONE` costs, Grippo–Lampariello–Lucidi:
+                   a monotone test throws away most BB steps and crawls on
+                   curved valleys)
 ===  ============  =====================================================
 
 Every update is followed by projection onto the box.  Termination per target
@@ -31,7 +35,7 @@ from ...status import LaneState, Status
 from .forward import gradient_one
 from .primitives import FASTMATH, frozen, project, target_tol, verdict
 
-__all__ = ["OPTIMIZERS", "GdParams", "gd_batch", "GRAD_FLOOR", "ARMIJO_C", "MAX_HALVINGS"]
+__all__ = ["OPTIMIZERS", "GdParams", "gd_batch", "GRAD_FLOOR", "ARMIJO_C", "MAX_HALVINGS", "NONMONOTONE"]
 
 #: optimizer name -> kernel code
 OPTIMIZERS = {"constant": 0, "momentum": 1, "adam": 2, "linesearch": 3}
@@ -40,6 +44,8 @@ GRAD_FLOOR = 1e-300
 #: Armijo sufficient-decrease constant and the most halvings tried
 ARMIJO_C = 1e-4
 MAX_HALVINGS = 60
+#: the line search accepts a step that lowers the highest of this many recent costs
+NONMONOTONE = 10
 
 
 class GdParams(NamedTuple):
@@ -91,8 +97,8 @@ def _projected_gradient_norm(x, g, cfg):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _line_search(pm, cfg, x, y, cost, g, step, sc):
-    """One Barzilai–Borwein / Armijo step from ``x`` (updated in place with ``g``).
+def _line_search(pm, cfg, x, y, ref, g, step, sc):
+    """One Barzilai–Borwein / Armijo step from ``x`` (updated in place with ``g``), ``ref`` the cost to lower.
 
     Returns ``(accepted, cost, res, next step length)``.
     """
@@ -111,12 +117,12 @@ def _line_search(pm, cfg, x, y, cost, g, step, sc):
             moved += dk * dk
         c_new, r_new = _grad(pm, x_new, y, sc, g_new)
         # Armijo on the projected step: c_new <= c - c1 ||x_new - x||^2 / step
-        if c_new <= cost - ARMIJO_C * moved / step:
+        if c_new <= ref - ARMIJO_C * moved / step:
             accepted = True
             break
         step *= 0.5
     if not accepted:
-        return False, cost, math.nan, step
+        return False, ref, math.nan, step
     # Barzilai-Borwein length for the next step: <s, s> / <s, g_new - g>
     ss = 0.0
     sy = 0.0
@@ -160,6 +166,7 @@ def gd_one(pm, cfg, hp, x, y, tol, hist, record):
         for k in range(n0):
             hist[0, k] = x[k]
     step = hp.lr  # line search: current step length
+    recent = np.full(NONMONOTONE, cost)  # line search: the last costs, a ring
     it = 0
     while True:
         st = verdict(res, tol, it, cfg.max_iter, not (_projected_gradient_norm(x, g, cfg) > GRAD_FLOOR))
@@ -167,9 +174,10 @@ def gd_one(pm, cfg, hp, x, y, tol, hist, record):
             return st, it
         it += 1
         if hp.opt == 3:
-            accepted, cost, res, step = _line_search(pm, cfg, x, y, cost, g, step, sc)
+            accepted, cost, res, step = _line_search(pm, cfg, x, y, np.max(recent), g, step, sc)
             if not accepted:
                 return Status.STALLED.value, it
+            recent[it % NONMONOTONE] = cost
         else:
             _fixed_rule(x, g, v, s2, it, hp)
             project(x, cfg)
