@@ -172,7 +172,8 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     executor : {"serial", "threads"}, default "serial"
         How blocks of targets are scheduled (see :mod:`symrecon.executor`).
     x_ref : array_like, shape (n_in,) or (N, n_in), optional
-        Return the input nearest to ``x_ref`` (L2, within ``bounds``) among
+        Return the input nearest to ``x_ref`` (L2, within ``bounds``; for
+        ``method="milp"`` L1 or L-infinity, see its ``norm`` option) among
         all that give ``y`` (see :mod:`symrecon.solvers.nearest`); needs
         ``method="auto"`` and no ``x0``.  For an underdetermined model, e.g.
         a classifier's prototype nearest to the data mean.
@@ -213,8 +214,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
         return reconstruct_classifier(model, y, method, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter,
                                       progress=progress, executor=executor, x_ref=x_ref, **options)
     if x_ref is not None:
-        method = nearest_solver(method, x_ref, x0, options)
-        options = {}
+        if isinstance(method, str) and method in SOLVERS and "x_ref" in SOLVERS[method].option_names():
+            options = {**options, "x_ref": x_ref}  # a method with its own nearest-member search (milp)
+        else:
+            method = nearest_solver(method, x_ref, x0, options)
+            options = {}
     t0 = time.perf_counter()
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:

@@ -213,7 +213,9 @@ def _random_starts(problem: Problem, rng: np.random.Generator, k: int) -> Float6
 
 def _newton(problem: Problem, starts: Float64Array) -> tuple[Float64Array, Float64Array]:
     """Batched ``newton`` from ``starts``: the end points and their absolute residuals per unit."""
-    block = get_solver("newton").solve_block(problem.rows(slice(None), x0=starts))
+    # a plain local run: the random restarts here are the milp's own (bounded by its time limit), so
+    # newton's second chances (restarts, per-row trf) would only spend that time twice
+    block = get_solver("newton", restarts=0, fallback=False).solve_block(problem.rows(slice(None), x0=starts))
     x = np.where(np.isfinite(block.x), block.x, starts)
     x = np.clip(x, problem.lower, problem.upper)
     r = np.abs(problem.model.forward(x) - problem.y)
