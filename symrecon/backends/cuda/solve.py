@@ -63,20 +63,21 @@ def _newton_phase(solver: Any, problem: Problem) -> BlockResult:
 
 
 def _newton(solver: AbstractSolver, problem: Problem) -> BlockResult:
-    """As :meth:`~symrecon.solvers.newton.GaussNewton.solve_block`: the kernels, then the pre-activation retry."""
-    from ...solvers.newton import _pre_activation_problem
+    """As :meth:`~symrecon.solvers.newton.GaussNewton.solve_block`: the device kernels, the pre-activation retry,
+    then the same second chances (:func:`~symrecon.solvers.rescue.rescue`), whose local runs are on the device too.
+    Only the per-row last resort (scipy ``trf``, at most a few rows per block) runs on the host; ``stats`` counts it.
+    """
+    from ...solvers.pre_activation import retry_on_pre_activation
+    from ...solvers.rescue import rescue
+    from ...solvers.scipy_opt import ScipyLeastSquares
 
-    block = _newton_phase(solver, problem)
-    unsolved = np.flatnonzero(block.status != Status.CONVERGED)
-    pre = _pre_activation_problem(problem, unsolved) if unsolved.size else None
-    won = unsolved[:0]
-    if pre is not None:
-        retry = _newton_phase(solver, pre)
-        took = retry.status == Status.CONVERGED
-        won = unsolved[took]
-        block.x[won], block.status[won] = retry.x[took], Status.CONVERGED
-        block.n_iter[won] += retry.n_iter[took]
-    return dataclasses.replace(block, stats=dict(block.stats, n_pre_activation=int(won.size)))
+    def local(sub: Problem) -> BlockResult:
+        return retry_on_pre_activation(lambda p: _newton_phase(solver, p), sub, _newton_phase(solver, sub))
+
+    restarts = int(getattr(solver, "restarts", 0))
+    last_resort = ScipyLeastSquares(lsq_method="trf").solve_block if getattr(solver, "fallback", False) else None
+    block, extra = rescue(local, problem, local(problem), restarts, last_resort)
+    return dataclasses.replace(block, stats=dict(block.stats, **extra))
 
 
 #: method name -> its block function on the device
