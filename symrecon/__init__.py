@@ -31,6 +31,12 @@ from .recurrent import LSTM as LSTM
 from .recurrent import SimpleRNN as SimpleRNN
 from .result import Reconstruction as Reconstruction
 from .sets import AffineSet as AffineSet
+from .sets import Box as Box
+from .sets import EmptySet as EmptySet
+from .sets import Point as Point
+from .sets import Polyhedron as Polyhedron
+from .sets import Union as Union
+from .preimage import preimage as preimage
 from .solvers import SOLVERS as SOLVERS
 from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
@@ -56,4 +62,5 @@ __all__ = [
     "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",
+    "Box", "EmptySet", "Point", "Polyhedron", "Union", "preimage",
 ]
