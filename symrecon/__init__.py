@@ -37,6 +37,8 @@ from .sets import Point as Point
 from .sets import Polyhedron as Polyhedron
 from .sets import Union as Union
 from .preimage import preimage as preimage
+from .sensitivity import Sensitivity as Sensitivity
+from .sensitivity import sensitivity as sensitivity
 from .solvers import SOLVERS as SOLVERS
 from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
@@ -62,5 +64,5 @@ __all__ = [
     "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",
-    "Box", "EmptySet", "Point", "Polyhedron", "Union", "preimage",
+    "Box", "EmptySet", "Point", "Polyhedron", "Union", "preimage", "Sensitivity", "sensitivity",
 ]
