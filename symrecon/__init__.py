@@ -39,6 +39,7 @@ from .sets import Union as Union
 from .preimage import preimage as preimage
 from .sensitivity import Sensitivity as Sensitivity
 from .sensitivity import sensitivity as sensitivity
+from .shutdown import shutdown_region as shutdown_region
 from .solvers import SOLVERS as SOLVERS
 from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
@@ -64,5 +65,5 @@ __all__ = [
     "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",
-    "Box", "EmptySet", "Point", "Polyhedron", "Union", "preimage", "Sensitivity", "sensitivity",
+    "Box", "EmptySet", "Point", "Polyhedron", "Union", "preimage", "Sensitivity", "sensitivity", "shutdown_region",
 ]

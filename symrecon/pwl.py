@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from .errors import CapabilityError
 from .sets import EmptySet, Polyhedron, Union
 
-__all__ = ["PIECES", "pieces_of", "not_piecewise_linear", "pwl_preimage", "unit_intervals", "DEFAULT_MAX_PIECES"]
+__all__ = ["PIECES", "pieces_of", "not_piecewise_linear", "pwl_preimage", "pwl_region", "unit_intervals", "DEFAULT_MAX_PIECES"]
 
 #: the preimage refuses (never truncates) beyond this many polyhedra unless asked for more
 DEFAULT_MAX_PIECES = 4096
@@ -130,8 +130,9 @@ class _Branch:
 class _Enumeration:
     """Depth-first search over activation patterns for one target (state: counters for the certificate)."""
 
-    def __init__(self, model, y, lower, upper, max_pieces, tol):
-        self.model, self.y, self.tol, self.max_pieces = model, y, tol, max_pieces
+    def __init__(self, model, y, lower, upper, max_pieces, tol, leaf=None):
+        # y None: every layer is hidden and ``leaf(M, v)`` gives the rows that close a pattern
+        self.model, self.y, self.tol, self.max_pieces, self.leaf = model, y, tol, max_pieces, leaf
         self.n = model.n_in
         self.box = Polyhedron(n=self.n).intersect(_box(lower, upper)) if lower is not None else Polyhedron(n=self.n)
         self.intervals = unit_intervals(model, lower if lower is not None else np.full(self.n, -_INF),
@@ -159,8 +160,8 @@ class _Enumeration:
         if unit == P.shape[0]:
             if index + 1 < len(self.model.layers):
                 return self._layer(index + 1, branch, M_next, v_next)
-            return self._leaf(branch)
-        last = index + 1 == len(self.model.layers)
+            return self._leaf(branch, M_next, v_next)
+        last = self.y is not None and index + 1 == len(self.model.layers)
         for piece, rows in self._choices(index, unit, P[unit], q[unit], last):
             child = branch.with_rows(*rows, piece=piece)
             if any(len(r) for r in rows) and not self.feasible(child):
@@ -192,13 +193,30 @@ class _Enumeration:
                 if lo - self.tol <= z_star <= hi + self.tol:
                     yield piece, ((), (), [p], [z_star - q])
 
-    def _leaf(self, branch):
+    def _leaf(self, branch, M, v):
+        if self.leaf is not None:
+            branch = branch.with_rows(*self.leaf(M, v))
+            if not self.feasible(branch):
+                return
         if len(self.found) >= self.max_pieces:
             raise CapabilityError(f"the preimage has more than max_pieces={self.max_pieces} polyhedra (after "
                                   f"{self.n_lp} LPs); raise max_pieces, tighten bounds, or ask "
                                   f"reconstruct(...) for one input instead")
         text = "pattern " + "".join(map(str, branch.pattern))
         self.found.append(self.box.intersect(branch.polyhedron(self.n, text)))
+
+
+def pwl_region(model, leaf, lower=None, upper=None, *, max_pieces: int = DEFAULT_MAX_PIECES,
+               tol: float = 1e-9) -> Union:
+    """The inputs whose last-layer output ``M x + v`` satisfies ``leaf(M, v) -> (A rows, c, E rows, d)``.
+
+    The patterns of every layer of ``model`` are enumerated; each pattern's
+    polyhedron gets the rows ``leaf`` returns (in ``x``).  Used for the
+    shut-down regions of deeper units.
+    """
+    search = _Enumeration(model, None, lower, upper, max_pieces, tol, leaf=leaf)
+    pieces = search.run()
+    return Union(pieces, n=model.n_in, description=f"{len(pieces)} activation patterns, {search.n_lp} LPs")
 
 
 def _box(lower, upper):

@@ -31,6 +31,8 @@ class SolutionSet(ABC):
     """
 
     exact: bool = True
+    #: how the set was found, as LaTeX lines (empty when there is nothing to say)
+    derivation: tuple[str, ...] = ()
 
     @property
     @abstractmethod

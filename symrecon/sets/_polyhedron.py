@@ -29,6 +29,8 @@ class Polyhedron(SolutionSet):
         What the set is (shown by ``repr``).
     n : int, optional
         The dimension, needed only when neither ``A`` nor ``E`` is given.
+    derivation : tuple of str
+        How the set was found (LaTeX lines), e.g. for a shut-down region.
 
     Examples
     --------
@@ -43,7 +45,8 @@ class Polyhedron(SolutionSet):
     """
 
     def __init__(self, A: ArrayLike | None = None, c: ArrayLike | None = None, E: ArrayLike | None = None,
-                 d: ArrayLike | None = None, *, description: str = "", n: int | None = None):
+                 d: ArrayLike | None = None, *, description: str = "", n: int | None = None,
+                 derivation: tuple[str, ...] = ()):
         if (A is None) != (c is None) or (E is None) != (d is None):
             raise InvalidParameterError("Polyhedron needs A with c and E with d (each pair both or neither)")
         A_ = matrix(A, "A", None)
@@ -58,6 +61,7 @@ class Polyhedron(SolutionSet):
         self.c = vector(c, "c", self.A.shape[0]) if c is not None else np.zeros(0)
         self.d = vector(d, "d", self.E.shape[0]) if d is not None else np.zeros(0)
         self.description = str(description)
+        self.derivation = tuple(derivation)
 
     @classmethod
     def halfspace(cls, a: ArrayLike, c: float, description: str = "") -> "Polyhedron":
@@ -171,7 +175,7 @@ class Union(SolutionSet):
     ([True, False, True], [2.0], 2)
     """
 
-    def __init__(self, pieces, *, n: int | None = None, description: str = ""):
+    def __init__(self, pieces, *, n: int | None = None, description: str = "", derivation: tuple[str, ...] = ()):
         pieces = [as_polyhedron(p, p.n) if not isinstance(p, Polyhedron) else p for p in pieces]
         widths = {p.n for p in pieces} | ({n} if n is not None else set())
         if len(widths) != 1:
@@ -180,6 +184,7 @@ class Union(SolutionSet):
         self._n = check_count(widths.pop(), "n")
         self.pieces: tuple[Polyhedron, ...] = tuple(p for p in pieces if not p.is_empty)
         self.description = description
+        self.derivation = tuple(derivation)
 
     @property
     def n(self) -> int:
