@@ -41,6 +41,7 @@ class Status(enum.IntEnum):
     DIVERGED = 5
     INACCURATE = 6
     INFEASIBLE = 7
+    UNDECIDED = 8
 
     @property
     def code(self) -> int:
@@ -82,6 +83,7 @@ _MESSAGES = {
                         "problem or loose solver settings)."),
     Status.INFEASIBLE: ("No input produces this target: a value lies outside what an activation can "
                         "output."),
+    Status.UNDECIDED: "not decided within the time limit",
 }
 
 #: what to try next, per verdict and per method that produced it ("*": any method); never the

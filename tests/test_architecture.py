@@ -28,7 +28,7 @@ def _tanh_chain(seed=0, n=3):
 def test_status_values_are_fixed_and_not_run_is_zero():
     assert [(s.name, int(s)) for s in Status] == [
         ("NOT_RUN", 0), ("EXACT", 1), ("CONVERGED", 2), ("MAX_ITER", 3), ("STALLED", 4), ("DIVERGED", 5),
-        ("INACCURATE", 6), ("INFEASIBLE", 7)]
+        ("INACCURATE", 6), ("INFEASIBLE", 7), ("UNDECIDED", 8)]
     assert not Status.NOT_RUN.success and {s for s in Status if s.success} == {Status.EXACT, Status.CONVERGED}
     assert all(int(s) < 0 for s in LaneState)
     assert all(s.message for s in Status)

@@ -81,7 +81,7 @@ def min_violation(cons: Constraints) -> Phase1:
     cost = np.zeros(n + 1)
     cost[-1] = 1.0
     res = linprog(cost, A_ub=A_ub, b_ub=b_ub, bounds=[(None, None)] * n + [(0, None)], method="highs")
-    if res.status != 0:  # pragma: no cover - the phase-1 LP is feasible and bounded by construction
+    if not res.success:  # pragma: no cover - the phase-1 LP is feasible and bounded by construction
         raise RuntimeError(f"phase-1 LP failed: {res.message}")
     duals = -np.asarray(res.ineqlin.marginals)
     return Phase1(float(res.x[-1]), np.asarray(res.x[:n]), duals[:m], duals[m:m + p] - duals[m + p:])
@@ -151,7 +151,7 @@ def interior_point(cons: Constraints, centre: NDArray[np.float64], radius: float
     cost[-1] = -1.0
     res = linprog(cost, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=cons.d if p else None,
                   bounds=[(None, None)] * n + [(0, None)], method="highs")
-    if res.status != 0:
+    if not res.success:
         return None, 0.0
     return np.asarray(res.x[:n]), float(res.x[-1])
 
