@@ -117,10 +117,15 @@ class _Branch:
     E: list = field(default_factory=list)
     d: list = field(default_factory=list)
     pattern: tuple = ()
+    #: a member of the branch's polyhedron when one is known (None: not yet)
+    point: NDArray[np.float64] | None = None
 
     def with_rows(self, A=(), c=(), E=(), d=(), piece: int = 0) -> "_Branch":
+        # the parent's member stays one if it satisfies the new rows: that child needs no LP
+        keeps = self.point is not None and all(float(a @ self.point) <= b + 1e-12 for a, b in zip(A, c)) and all(
+            abs(float(e @ self.point) - b) <= 1e-12 for e, b in zip(E, d))
         return _Branch(self.A + list(A), self.c + list(c), self.E + list(E), self.d + list(d),
-                       self.pattern + (piece,))
+                       self.pattern + (piece,), self.point if keeps else None)
 
     def polyhedron(self, n: int, description: str = "") -> Polyhedron:
         return Polyhedron(np.array(self.A).reshape(-1, n), np.array(self.c), np.array(self.E).reshape(-1, n),
@@ -142,13 +147,21 @@ class _Enumeration:
         self.n_lp = self.n_closed = 0
 
     def feasible(self, branch: _Branch) -> bool:
+        """Whether the branch has a member (sets ``branch.point``); an LP only when no member is known."""
+        if branch.point is not None:
+            return True
         self.n_lp += 1
-        ok = not self.box.intersect(branch.polyhedron(self.n)).is_empty
+        poly = self.box.intersect(branch.polyhedron(self.n))
+        ok = not poly.is_empty
         self.n_closed += not ok
+        if ok and poly._phase1.violation <= 0.0:
+            branch.point = poly._phase1.x
         return ok
 
     def run(self):
-        self._layer(0, _Branch(), np.eye(self.n), np.zeros(self.n))
+        root = _Branch()
+        self.feasible(root)
+        self._layer(0, root, np.eye(self.n), np.zeros(self.n))
         return self.found
 
     def _layer(self, index, branch, M, v):
