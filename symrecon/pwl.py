@@ -191,9 +191,11 @@ class _Enumeration:
                 continue
             A, c = [], []
             if lo > z_lo:
-                A.append(-p), c.append(q - lo)
+                A.append(-p)
+                c.append(q - lo)
             if hi < z_hi:
-                A.append(p), c.append(hi - q)
+                A.append(p)
+                c.append(hi - q)
             if not last:
                 yield piece, (A, c, (), ())
                 continue

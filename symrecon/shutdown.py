@@ -127,9 +127,11 @@ def _rows(p: NDArray[np.float64], q: float, off: OffInterval):
         return (), (), [p], [off.z_hi - q]
     A, c = [], []
     if np.isfinite(off.z_hi):
-        A.append(p), c.append(off.z_hi - q)
+        A.append(p)
+        c.append(off.z_hi - q)
     if np.isfinite(off.z_lo):
-        A.append(-p), c.append(q - off.z_lo)
+        A.append(-p)
+        c.append(q - off.z_lo)
     return A, c, (), ()
 
 
@@ -210,7 +212,7 @@ def shutdown_region(model, layer: Any, unit: int, threshold: float | None = None
     if index == 0:
         p, q = target.kernel[:, unit], float(target.bias[unit])
         region = Polyhedron(*_as_arrays(_rows(p, q, off), model.n_in), n=model.n_in, description=label)
-        if lower is not None:
+        if lower is not None and upper is not None:
             region = region.intersect(Box(lower, upper))
         steps = off.steps + (rf"z = {latex_linear(p, q)}",)
         out = Polyhedron(region.A, region.c, region.E, region.d, n=model.n_in, description=label, derivation=steps)

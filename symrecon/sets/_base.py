@@ -117,7 +117,7 @@ class SolutionSet(ABC):
 
 def check_count(k: Any, what: str = "k") -> int:
     """A positive Python int (NumPy integers accepted)."""
-    if isinstance(k, numbers.Integral) and not isinstance(k, (bool, np.bool_)) and k >= 1:
+    if isinstance(k, numbers.Integral) and not isinstance(k, (bool, np.bool_)) and int(k) >= 1:
         return int(k)
     raise InvalidParameterError(f"The {what!r} parameter must be a positive int. Got {k!r} instead.")
 
@@ -127,7 +127,7 @@ def as_rng(rng: Any) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
     if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
+        return np.random.default_rng(None if rng is None else int(rng))
     raise InvalidParameterError(f"The 'rng' parameter must be None, an int seed or a numpy Generator. "
                                 f"Got {rng!r} instead.")
 
@@ -151,7 +151,7 @@ def matrix(value: ArrayLike | None, what: str, width: int | None) -> NDArray[np.
     return arr
 
 
-def vector(value: ArrayLike | None, what: str, length: int) -> NDArray[np.float64]:
+def vector(value: ArrayLike, what: str, length: int) -> NDArray[np.float64]:
     """A finite read-only (length,) float64 copy (a scalar is accepted for length 1)."""
     arr = as_real_array(value, what)
     arr = arr.reshape(1) if arr.ndim == 0 and length == 1 else arr

@@ -56,8 +56,9 @@ class Polyhedron(SolutionSet):
         if width is None:
             raise InvalidParameterError("Polyhedron without A or E needs the dimension: Polyhedron(n=...)")
         self._n = check_count(width, "n")
-        self.A = matrix(A, "A", self._n) if A_ is not None else np.zeros((0, self._n))
-        self.E = E_ if E_ is not None else np.zeros((0, self._n))
+        A_ = matrix(A, "A", self._n)
+        self.A: NDArray[np.float64] = A_ if A_ is not None else np.zeros((0, self._n))
+        self.E: NDArray[np.float64] = E_ if E_ is not None else np.zeros((0, self._n))
         self.c = vector(c, "c", self.A.shape[0]) if c is not None else np.zeros(0)
         self.d = vector(d, "d", self.E.shape[0]) if d is not None else np.zeros(0)
         self.description = str(description)

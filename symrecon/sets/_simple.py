@@ -93,7 +93,7 @@ class AffineSet(SolutionSet):
         """``k``, the number of free directions."""
         return int(self.null_basis.shape[1])
 
-    def sample(self, t: Any, rng: Any = None) -> NDArray[np.float64]:  # type: ignore[override]
+    def sample(self, t: Any, rng: Any = None) -> NDArray[np.float64]:
         """Members: ``point + null_basis @ t`` for coefficients ``t``, or ``t`` random members for an int.
 
         Parameters
@@ -158,7 +158,10 @@ class Box(SolutionSet):
 
     def __init__(self, lower: ArrayLike, upper: ArrayLike):
         width = int(np.size(lower)) if np.ndim(lower) else int(np.size(upper))
-        self.lower, self.upper = check_bounds((lower, upper), width)
+        lo, hi = check_bounds((lower, upper), width)
+        if lo is None or hi is None:  # pragma: no cover - check_bounds returns None only for bounds=None
+            raise InvalidValueError("Box needs lower and upper")
+        self.lower, self.upper = lo, hi
 
     @property
     def n(self) -> int:
