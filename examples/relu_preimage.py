@@ -41,8 +41,14 @@ def exact_preimage(model, ax):
     starts = np.random.default_rng(1).uniform(*BOX, size=(12, 2))
     res = sr.reconstruct(model, np.tile(y, (12, 1)), method="newton", x0=starts, bounds=BOX)
     found = np.asarray(res.x)[np.asarray(res.success)]
-    print(f"  newton from 12 random starts: {len(found)} converged (kind: {sorted(set(res.kind.tolist()))}); "
-          f"all inside the exact set: {bool(np.all(s.contains(found, tol=1e-6)))}")
+    distinct = {tuple(np.round(p, 6)) for p in found}
+    print(f"  newton from 12 random starts: {len(found)} converged to {len(distinct)} distinct inputs (kind: "
+          f"{sorted(set(res.kind.tolist()))}); all inside the exact set: {bool(np.all(s.contains(found, tol=1e-6)))}")
+
+    first = model.layers[-1]
+    y1_only = sr.Sequential([*model.layers[:-1], sr.Dense(first.kernel[:, :1], first.bias[:1], name="out_1")])
+    level = sr.preimage(y1_only, y[:1], bounds=BOX)
+    print(f"  all inputs with output 1 = {y[0]:.6f} (output 2 free): {len(level.pieces)} polyhedra (segments)")
 
     off = sr.shutdown_region(model, "hidden1", 3, bounds=BOX)
     print(f"  unit 3 of 'hidden1' is off on: {off.latex()}  (derivation: {' ; '.join(off.derivation)})")
@@ -52,10 +58,12 @@ def exact_preimage(model, ax):
           f"x = {x_true.tolist()} that turns it off moves to {np.round(nearest, 4).tolist()}")
 
     sr.plot.solution_set(off, ax=ax, box=BOX, color="0.8", label="hidden1[3] off (exact halfspace)", alpha=0.5)
-    sr.plot.solution_set(s, ax=ax, box=BOX, color="tab:blue", label="exact preimage of y")
+    sr.plot.solution_set(deep, ax=ax, box=BOX, color="tab:green", label="hidden2[0] off (exact polygons)", alpha=0.25)
+    sr.plot.solution_set(level, ax=ax, box=BOX, color="tab:purple", label=f"output 1 = {y[0]:.3f} (exact)")
+    sr.plot.solution_set(s, ax=ax, box=BOX, color="tab:blue", label="exact preimage of y (every point)")
     ax.scatter(found[:, 0], found[:, 1], color="tab:orange", edgecolor="black", zorder=6, label="newton points")
     ax.scatter(*x_true, marker="*", s=160, color="tab:red", zorder=7, label="x used to make y")
-    ax.legend(fontsize="x-small", loc="lower left")
+    ax.legend(fontsize="x-small", loc="upper right")
     ax.set_title(f"all inputs giving y = {np.round(y, 3).tolist()}", fontsize="small")
     return s, found
 

@@ -374,17 +374,16 @@ def _draw_piece(ax, piece, lower, upper, color, label, alpha):
     if len(verts) == 0:
         return
     extent = np.ptp(verts, axis=0)
-    flat = len(verts) < 3 or min(extent) < 1e-9 * max(1.0, max(extent)) or _area(verts) < 1e-12 * np.prod(upper - lower)
-    if flat:
+    if max(extent) <= 1e-9 * max(1.0, float(np.max(np.abs(verts)))):   # a single point
+        ax.scatter(verts[:1, 0], verts[:1, 1], s=90, facecolor="none", edgecolor=color, linewidths=2.0, zorder=6,
+                   label=label)
+        return
+    width = np.linalg.svd(verts - verts.mean(axis=0), compute_uv=False)[-1] if len(verts) >= 3 else 0.0
+    if width <= 1e-9 * max(1.0, float(max(extent))):   # a segment (clipping leaves slivers ~1e-12 wide)
         ends = verts[[np.argmin(verts @ _direction(verts)), np.argmax(verts @ _direction(verts))]]
         ax.plot(ends[:, 0], ends[:, 1], color=color, linewidth=2.0, label=label)
     else:
         ax.fill(verts[:, 0], verts[:, 1], facecolor=color, edgecolor=color, alpha=alpha, label=label)
-
-
-def _area(verts):
-    x, y = verts[:, 0], verts[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
 
 
 def _direction(verts):

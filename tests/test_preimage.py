@@ -152,3 +152,22 @@ def test_bad_input(kwargs, error, match):
     model = _random_pwl_net(0)
     with pytest.raises(error, match=match):
         sr.preimage(model, **kwargs)
+
+
+def test_shipped_keras_relu_net_and_its_example_claims():
+    from pathlib import Path
+
+    data = Path(__file__).resolve().parents[1] / "examples" / "data"
+    model = sr.load_keras(data / "relu2d.keras")
+    golden = np.load(data / "relu2d.npz")
+    # Keras computed in float32: agreement to float32 round-off
+    np.testing.assert_allclose(model(golden["x"].astype(np.float64)), golden["y"], atol=1e-5)
+    x_true = np.array([1.0, -0.5])
+    s = sr.preimage(model, model(x_true), bounds=(-3.0, 3.0))
+    assert s.contains(x_true, tol=1e-9) and len(s.pieces) >= 1
+    newton = sr.reconstruct(model, np.tile(model(x_true), (6, 1)), method="newton",
+                            x0=np.random.default_rng(0).uniform(-3, 3, size=(6, 2)), bounds=(-3.0, 3.0))
+    ok = np.asarray(newton.x)[np.asarray(newton.success)]
+    assert np.all(s.contains(ok, tol=1e-6))
+    proof = sr.preimage(model, [-4.0, 4.0], bounds=(-3.0, 3.0))
+    assert isinstance(proof, EmptySet) and proof.certificate
