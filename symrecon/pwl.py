@@ -135,7 +135,7 @@ class _Branch:
 class _Enumeration:
     """Depth-first search over activation patterns for one target (state: counters for the certificate)."""
 
-    def __init__(self, model, y, lower, upper, max_pieces, tol, leaf=None):
+    def __init__(self, model, y, lower, upper, max_pieces, tol, leaf=None, max_lps=None):
         # y None: every layer is hidden and ``leaf(M, v)`` gives the rows that close a pattern
         self.model, self.y, self.tol, self.max_pieces, self.leaf = model, y, tol, max_pieces, leaf
         self.n = model.n_in
@@ -145,12 +145,16 @@ class _Enumeration:
         self.tables = [pieces_of(layer.activation) for layer in model.layers]
         self.found: list[Polyhedron] = []
         self.n_lp = self.n_closed = 0
+        self.max_lps = max_lps
 
     def feasible(self, branch: _Branch) -> bool:
         """Whether the branch has a member (sets ``branch.point``); an LP only when no member is known."""
         if branch.point is not None:
             return True
         self.n_lp += 1
+        if self.max_lps is not None and self.n_lp > self.max_lps:
+            raise CapabilityError(f"the pattern search needs more than max_lps={self.max_lps} LPs "
+                                  f"({len(self.found)} polyhedra so far); it stops rather than truncate")
         poly = self.box.intersect(branch.polyhedron(self.n))
         ok = not poly.is_empty
         self.n_closed += not ok
@@ -222,14 +226,14 @@ class _Enumeration:
 
 
 def pwl_region(model, leaf, lower=None, upper=None, *, max_pieces: int = DEFAULT_MAX_PIECES,
-               tol: float = 1e-9) -> Union:
+               tol: float = 1e-9, max_lps: int | None = None) -> Union:
     """The inputs whose last-layer output ``M x + v`` satisfies ``leaf(M, v) -> (A rows, c, E rows, d)``.
 
     The patterns of every layer of ``model`` are enumerated; each pattern's
     polyhedron gets the rows ``leaf`` returns (in ``x``).  Used for the
     shut-down regions of deeper units.
     """
-    search = _Enumeration(model, None, lower, upper, max_pieces, tol, leaf=leaf)
+    search = _Enumeration(model, None, lower, upper, max_pieces, tol, leaf=leaf, max_lps=max_lps)
     pieces = search.run()
     return Union(pieces, n=model.n_in, description=f"{len(pieces)} activation patterns, {search.n_lp} LPs")
 

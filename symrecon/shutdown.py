@@ -10,10 +10,12 @@ ReLU ``a <= 0 <=> z <= 0``; sigmoid ``a <= eps <=> z <= logit(eps)``; tanh
 * First layer: ``z`` is affine in ``x``, so the region is exact: a halfspace
   or a slab (a :class:`~symrecon.sets.Polyhedron`, ∩ bounds), with its
   inequality in LaTeX and the derivation in ``.derivation``.
-* Deeper units of piecewise-linear networks: exact too — B2's MILP region
-  (``symrecon.milp.region.unit_off_region``) when bounds are given and it is
-  installed, else a union of polyhedra over the activation patterns of the
-  layers before (:func:`symrecon.pwl.pwl_region`).
+* Deeper units of piecewise-linear networks: exact too — a union of polyhedra
+  over the activation patterns of the layers before
+  (:func:`symrecon.pwl.pwl_region`; ``nearest`` exact in L2) while that search
+  stays within :data:`ENUMERATION_LIMITS`, else the MILP region
+  (``symrecon.milp.region.unit_off_region``: needs finite bounds; its
+  ``nearest`` is in L1 or L-infinity).
 * Deeper units of other networks: a :class:`LocalRegion` (membership by a
   forward pass, ``nearest`` by a local solver; ``exact=False``, kind ``"local"``).
 
@@ -45,7 +47,11 @@ from .sets import Box, EmptySet, Polyhedron, SolutionSet, Union
 from .sets._base import latex_linear, latex_number
 from .validation import check_bounds
 
-__all__ = ["OFF_RULES", "off_interval", "shutdown_region", "LocalRegion"]
+__all__ = ["OFF_RULES", "ENUMERATION_LIMITS", "off_interval", "shutdown_region", "LocalRegion"]
+
+#: deeper piecewise-linear units: the pattern search (an exact union, L2 ``nearest``) up to these sizes,
+#: beyond them the MILP region of :mod:`symrecon.milp.region`
+ENUMERATION_LIMITS = {"max_pieces": 256, "max_lps": 4096}
 
 #: activation -> (what "off" means, default threshold): "below" is ``a <= t``, "abs" is ``|a| <= t``
 OFF_RULES: dict[str, tuple[str, float]] = {
@@ -231,19 +237,25 @@ def _as_arrays(rows, n):
 
 
 def _deeper_pwl(model, prefix, index, unit, off, lower, upper, label):
-    if lower is not None:
-        try:
-            from .milp.region import unit_off_region  # helper B2's MILP (exact=True); optional on this branch
-        except ImportError:
-            unit_off_region = None
-        if unit_off_region is not None:
-            return unit_off_region(model, index, unit, off.threshold, (lower, upper))
+    """A union of polyhedra when the pattern search stays small (exact L2 ``nearest``); else the MILP region."""
     w, b = model.layers[index].kernel[:, unit], float(model.layers[index].bias[unit])
 
     def leaf(M, v):
         return _rows(w @ M, float(w @ v) + b, off)
 
-    region = pwl_region(prefix, leaf, lower, upper)
+    try:
+        region = pwl_region(prefix, leaf, lower, upper, **ENUMERATION_LIMITS)
+    except CapabilityError as too_big:
+        bounded = lower is not None and upper is not None and bool(np.all(np.isfinite(lower)) and
+                                                                    np.all(np.isfinite(upper)))
+        try:
+            from .milp.region import unit_off_region  # the MILP region (exact; L1/L-inf nearest)
+        except ImportError:
+            raise too_big from None
+        if not bounded:
+            raise CapabilityError(f"{too_big}; the MILP region needs finite bounds: pass bounds=(lower, upper)") \
+                from None
+        return unit_off_region(model, index, unit, off.threshold, (lower, upper))
     region = Union(region.pieces, n=model.n_in, description=f"{label}: {region.description}",
                    derivation=off.steps + (rf"z = w^\top a^{{({index})}}(x) + b, \text{{ affine on each activation "
                                            rf"pattern of layers 1..{index}}}",))

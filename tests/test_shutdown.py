@@ -142,3 +142,23 @@ def test_bad_threshold_and_unsupported_activation():
         sr.shutdown_region(_first_layer("tanh"), "h", 0, threshold=-0.1)
     with pytest.raises(CapabilityError, match="not monotone"):
         sr.shutdown_region(_first_layer("gelu"), "h", 0, threshold=-0.1)
+
+
+def test_large_pattern_searches_hand_over_to_the_milp_region(monkeypatch):
+    import symrecon.shutdown as shutdown
+
+    rng = np.random.default_rng(8)
+    model = sr.Sequential([sr.Dense(rng.normal(size=(2, 6)), rng.normal(size=6), "relu"),
+                           sr.Dense(rng.normal(size=(6, 4)), rng.normal(size=4), "relu", name="h2")])
+    monkeypatch.setitem(shutdown.ENUMERATION_LIMITS, "max_pieces", 1)
+    try:
+        from symrecon.milp.region import unit_off_region  # noqa: F401  (merged from the milp branch)
+    except ImportError:
+        with pytest.raises(CapabilityError, match="max_pieces=1"):
+            sr.shutdown_region(model, "h2", 0, bounds=(-2.0, 2.0))
+        return
+    r = sr.shutdown_region(model, "h2", 0, bounds=(-2.0, 2.0))
+    assert type(r).__name__ == "UnitOffRegion" and r.exact
+    assert np.all(_unit(model, 1, r.sample(20, rng=0), 0) <= 1e-7)
+    with pytest.raises(CapabilityError, match="finite bounds"):
+        sr.shutdown_region(model, "h2", 0)
