@@ -18,7 +18,9 @@ rule                      answer
                           activation pattern (see :mod:`symrecon.pwl`)
 ========================  ==============================================================
 
-A new rule (the softmax one) plugs in with :func:`register_rule`::
+Softmax classifiers need no rule of their own where :func:`~symrecon.analytic_inverse`
+accepts a final Softmax layer (logits up to an additive constant: one more
+direction of the affine set); another rule plugs in with :func:`register_rule`::
 
     register_rule(Rule("softmax", applies=softmax_applies, build=softmax_preimage), before="piecewise-linear")
 
