@@ -171,3 +171,12 @@ def test_shipped_keras_relu_net_and_its_example_claims():
     assert np.all(s.contains(ok, tol=1e-6))
     proof = sr.preimage(model, [-4.0, 4.0], bounds=(-3.0, 3.0))
     assert isinstance(proof, EmptySet) and proof.certificate
+
+
+def test_piecewise_linear_preimage_without_bounds_is_unbounded_but_exact():
+    # y = relu(x1 - x2): y = 0 is the halfplane x1 <= x2, y = 1 the line x1 - x2 = 1
+    model = sr.Sequential([sr.Dense([[1.0], [-1.0]], [0.0], "relu")])
+    zero, one = sr.preimage(model, [[0.0], [1.0]])
+    assert zero.contains([[-50.0, 40.0], [1.0, 0.0]]).tolist() == [True, False]
+    np.testing.assert_allclose(one.nearest([0.0, 0.0]), [0.5, -0.5], atol=1e-12)
+    np.testing.assert_allclose(model(one.sample(20, rng=3)), 1.0, atol=1e-12)
