@@ -36,6 +36,15 @@ from .recurrent import LSTM as LSTM
 from .recurrent import SimpleRNN as SimpleRNN
 from .result import Reconstruction as Reconstruction
 from .sets import AffineSet as AffineSet
+from .sets import Box as Box
+from .sets import EmptySet as EmptySet
+from .sets import Point as Point
+from .sets import Polyhedron as Polyhedron
+from .sets import Union as Union
+from .preimage import preimage as preimage
+from .sensitivity import Sensitivity as Sensitivity
+from .sensitivity import sensitivity as sensitivity
+from .shutdown import shutdown_region as shutdown_region
 from .solvers import SOLVERS as SOLVERS
 from .solvers import AbstractSolver as AbstractSolver
 from .solvers.analytic import AnalyticSolver as AnalyticSolver
@@ -65,4 +74,5 @@ __all__ = [
     # softmax classifiers (symrecon.softmax, symrecon.classifier)
     "ClassChange", "prototype", "smallest_class_change", "softmax", "softmax_preimage",
     "MILPSolver",
+    "Box", "EmptySet", "Point", "Polyhedron", "Union", "preimage", "Sensitivity", "sensitivity", "shutdown_region",
 ]

@@ -189,6 +189,7 @@ def _vec(v) -> str:
 def _single_block(res) -> str:
     rows = [("method", res.method), ("success", res.success), ("x", _vec(res.x)), ("y target", _vec(res.y_target)),
             ("y model(x)", _vec(res.y_pred)), ("residual", f"{res.residual:.3e} (tol {res.tol:.1e})"),
+            ("kind", res.kind),
             ("n_iter", res.n_iter), ("elapsed", f"{res.elapsed:.4g} s"), ("message", res.message)]
     if res.affine_set is not None:
         rows.insert(3, ("solution set", f"affine, dimension {res.affine_set.dimension} (x is its min-norm point)"))
@@ -201,6 +202,7 @@ def _batch_summary(res) -> str:
             ("within tol", f"{s['n_success']} ({100.0 * s['n_success'] / s['n_targets']:.2f} %)"),
             ("max residual", f"{s['max_residual']:.3e}"), ("tolerance", f"{s['tol']:.1e}"),
             ("methods", ", ".join(f"{k}: {v}" for k, v in s["methods"].items())),
+            ("kind", ", ".join(f"{k}: {v}" for k, v in zip(*np.unique(res.kind.astype(str), return_counts=True)))),
             ("elapsed", f"{res.elapsed:.4g} s"), ("message", res.message)]
     return "\n".join(["[[Reconstruction]]", *(f"    {k:<13} {v}" for k, v in rows)])
 

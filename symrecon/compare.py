@@ -96,6 +96,17 @@ class ComparisonRow:
     def x(self):
         return None if self.result is None else self.result.x
 
+    @property
+    def kind(self) -> str:
+        """What sort of answer (see :attr:`Reconstruction.kind`); a batch counts its kinds: ``"exact 3, local 1"``."""
+        if self.result is None:
+            return "n/a"
+        kinds = np.atleast_1d(np.asarray(self.result.kind, dtype=object))
+        names, counts = np.unique(kinds.astype(str), return_counts=True)
+        if names.size == 1 and kinds.size == 1:
+            return str(names[0])
+        return ", ".join(f"{n} {c}" for n, c in sorted(zip(names, counts), key=lambda nc: -nc[1]))
+
 
 @dataclass(frozen=True)
 class Comparison:

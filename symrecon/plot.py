@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["convergence", "reconstruction", "overview"]
+__all__ = ["convergence", "reconstruction", "overview", "solution_set"]
 
 #: Residuals of exactly 0 are drawn at this height on log axes (and said so in the legend).
 LOG_FLOOR = 1e-17
@@ -301,3 +301,107 @@ def _residual_panel(ax, residual, tol, ok):
     ax.set_ylabel("residual")
     ax.set_title("residual per target")
     ax.legend(fontsize="small")
+
+
+def solution_set(s, ax=None, *, box=(-5.0, 5.0), color="tab:blue", label=None, alpha=0.35):
+    """Draw a set of 1-D or 2-D inputs inside the window ``box``.
+
+    Polyhedra and unions are filled polygons (a lower-dimensional piece, such
+    as a line of an affine set, is a segment), points are markers, an empty
+    set writes its certificate in the title, and any other set (e.g. a
+    local shut-down region) is drawn from its ``contains`` on a grid.
+
+    Parameters
+    ----------
+    s : SolutionSet
+        From :mod:`symrecon.sets` (``n`` is 1 or 2).
+    ax : matplotlib Axes, optional
+    box : (lower, upper)
+        The window: scalars or arrays of shape ``(n,)``.
+    color, label : str, optional
+    alpha : float
+        Fill opacity.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import symrecon as sr
+    >>> ax = sr.plot.solution_set(sr.Polyhedron.halfspace([1.0, 1.0], 0.0), box=(-1.0, 1.0), label="x1 + x2 <= 0")
+    >>> len(ax.patches), ax.get_xlabel()
+    (1, 'x_1')
+    """
+    from .errors import InvalidValueError
+    from .sets import AffineSet, Box, EmptySet, Point, Polyhedron, Union, as_polyhedron
+
+    if s.n not in (1, 2):
+        raise InvalidValueError(f"solution_set() draws sets of 1 or 2 inputs; this one has n = {s.n}")
+    lower, upper = (np.broadcast_to(np.asarray(b, dtype=np.float64), (s.n,)) for b in box)
+    ax = _axes(ax)
+    if isinstance(s, EmptySet):
+        ax.set_title("no input: " + s.certificate[:90] + ("..." if len(s.certificate) > 90 else ""), fontsize="small")
+    elif isinstance(s, Point):
+        ax.scatter([s.x[0]], [s.x[1] if s.n == 2 else 0.0], color=color, zorder=5, label=label)
+    elif isinstance(s, (Union, Polyhedron, AffineSet, Box)):
+        pieces = s.pieces if isinstance(s, Union) else (as_polyhedron(s, s.n),)
+        for i, piece in enumerate(pieces):
+            _draw_piece(ax, piece, lower, upper, color, label if i == 0 else None, alpha)
+    else:
+        _draw_by_grid(ax, s, lower, upper, color, label, alpha)
+    ax.set_xlim(lower[0], upper[0])
+    if s.n == 2:
+        ax.set_ylim(lower[1], upper[1])
+    ax.set_xlabel("x_1")
+    ax.set_ylabel("x_2" if s.n == 2 else "")
+    if label:
+        ax.legend(fontsize="small")
+    return ax
+
+
+def _draw_piece(ax, piece, lower, upper, color, label, alpha):
+    from .sets._geometry import interval, polygon
+
+    if piece.n == 1:
+        span = interval(piece, lower[0], upper[0])
+        if span is not None:
+            ax.plot(span, [0.0, 0.0], color=color, linewidth=6, solid_capstyle="butt", label=label)
+        return
+    verts = polygon(piece, lower, upper)
+    if len(verts) == 0:
+        return
+    extent = np.ptp(verts, axis=0)
+    if max(extent) <= 1e-9 * max(1.0, float(np.max(np.abs(verts)))):   # a single point
+        ax.scatter(verts[:1, 0], verts[:1, 1], s=90, facecolor="none", edgecolor=color, linewidths=2.0, zorder=6,
+                   label=label)
+        return
+    width = np.linalg.svd(verts - verts.mean(axis=0), compute_uv=False)[-1] if len(verts) >= 3 else 0.0
+    if width <= 1e-9 * max(1.0, float(max(extent))):   # a segment (clipping leaves slivers ~1e-12 wide)
+        ends = verts[[np.argmin(verts @ _direction(verts)), np.argmax(verts @ _direction(verts))]]
+        ax.plot(ends[:, 0], ends[:, 1], color=color, linewidth=2.0, label=label)
+    else:
+        ax.fill(verts[:, 0], verts[:, 1], facecolor=color, edgecolor=color, alpha=alpha, label=label)
+
+
+def _direction(verts):
+    centred = verts - verts.mean(axis=0)
+    return np.linalg.svd(centred, full_matrices=False)[2][0] if np.any(centred) else np.array([1.0, 0.0])
+
+
+def _draw_by_grid(ax, s, lower, upper, color, label, alpha, size=200):
+    from matplotlib.colors import ListedColormap
+
+    xs = np.linspace(lower[0], upper[0], size)
+    if s.n == 1:
+        inside = s.contains(xs[:, None])
+        ax.scatter(xs[inside], np.zeros(int(inside.sum())), color=color, s=4, label=label)
+        return
+    ys = np.linspace(lower[1], upper[1], size)
+    gx, gy = np.meshgrid(xs, ys)
+    inside = s.contains(np.column_stack([gx.ravel(), gy.ravel()])).reshape(gx.shape)
+    ax.contourf(gx, gy, inside.astype(float), levels=[0.5, 1.5], cmap=ListedColormap([color]), alpha=alpha)
+    if label:
+        ax.plot([], [], color=color, linewidth=6, alpha=alpha, label=label)

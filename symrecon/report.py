@@ -46,7 +46,8 @@ def reconstruction_report(res) -> str:
 # ---------------------------------------------------------------------------
 # Comparison tables (symrecon.compare.Comparison): one set of cells, four formats.
 
-_COMPARISON_HEADER = ["method", "x", "residual", "within tol", "|x - x_analytic|", "digits", "n_iter", "time (s)"]
+_COMPARISON_HEADER = ["method", "x", "residual", "within tol", "kind", "|x - x_analytic|", "digits", "n_iter",
+                      "time (s)"]
 
 
 def _num(v: float, fmt: str) -> str:
@@ -61,13 +62,13 @@ def comparison_cells(cmp) -> tuple[list[str], list[list[str]]]:
     rows = []
     for row in cmp.rows:
         if row.result is None:
-            rows.append([row.method, "not run", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"])
+            rows.append([row.method, "not run", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a", "n/a"])
             continue
         x = np.asarray(row.result.x)
         x_txt = (np.array2string(x, precision=10, max_line_width=10_000, threshold=6, separator=", ")
                  if x.ndim == 1 else f"({x.shape[0]} targets)")
         rows.append([
-            row.method, x_txt, _num(row.residual, ".2e"), f"{100.0 * row.success_rate:.1f} %",
+            row.method, x_txt, _num(row.residual, ".2e"), f"{100.0 * row.success_rate:.1f} %", row.kind,
             _num(row.distance, ".2e"), _num(row.digits, ".1f"), str(row.n_iter), _num(row.elapsed, ".3g"),
         ])
     return list(_COMPARISON_HEADER), rows

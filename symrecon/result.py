@@ -157,6 +157,30 @@ class Reconstruction:
         return self.within_tol
 
     @property
+    def kind(self):
+        """What sort of answer each row is (str, or ndarray of str for a batch).
+
+        ``"exact"`` (closed form or a certified exact method), ``"exact-set"``
+        (``x`` is one member of the exact solution set in :attr:`affine_set`),
+        ``"least-squares"`` (the solver marked the row as a least-squares
+        answer), ``"infeasible"`` (proved: no input reaches the target),
+        ``"undecided"`` (not decided, or not run) and ``"local"`` (an iterative
+        answer: re-checked, but no guarantee it is the only one or that none
+        exists when it failed).
+        """
+        codes = np.atleast_1d(np.asarray(self.status, dtype=np.int64))
+        kinds = _KIND_BY_CODE[codes].astype(object)
+        methods = np.broadcast_to(np.atleast_1d(np.asarray(self.method, dtype=object)), codes.shape)
+        ok = np.atleast_1d(np.asarray(self.within_tol, dtype=bool))
+        kinds[ok & np.isin(methods, _CERTIFIED_METHODS)] = "exact"
+        if self.affine_set is not None and self.affine_set.dimension > 0:
+            kinds[kinds == "exact"] = "exact-set"
+        least = self.stats.get("least_squares")
+        if least is not None:
+            kinds[np.broadcast_to(np.asarray(least, dtype=bool), codes.shape)] = "least-squares"
+        return str(kinds[0]) if isinstance(self.status, Status) else kinds
+
+    @property
     def statuses(self) -> list[Status]:
         """Per-target :class:`Status` list (one element for a single target)."""
         if isinstance(self.status, Status):
@@ -220,6 +244,23 @@ class Reconstruction:
         from .report import reconstruction_report
 
         return reconstruction_report(self)
+
+
+#: the kind of answer each status code stands for (indexed by code; see Reconstruction.kind)
+_KIND_BY_CODE = np.array([
+    "undecided",   # NOT_RUN
+    "exact",       # EXACT
+    "local",       # CONVERGED
+    "local",       # MAX_ITER
+    "local",       # STALLED
+    "local",       # DIVERGED
+    "local",       # INACCURATE
+    "infeasible",  # INFEASIBLE
+    "undecided",   # UNDECIDED
+], dtype=object)
+
+#: methods whose re-checked answers are certified, not local (a MILP witness is exact)
+_CERTIFIED_METHODS = ("analytic", "milp")
 
 
 def _rejudged(codes: NDArray[np.int8], ok: NDArray[np.bool_]) -> NDArray[np.int8]:

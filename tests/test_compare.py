@@ -68,9 +68,11 @@ def test_text_and_markdown(comparison):
         assert method in text
     md = comparison.to_markdown().splitlines()
     assert md[0].startswith("| method | x | residual")
-    assert md[1].count("---") == 8
+    assert md[1].count("---") == 9
     assert len(md) == 2 + 4
-    assert all(line.count(" | ") == 7 for line in md[:6])
+    assert all(line.count(" | ") == 8 for line in md[:6])
+    kinds = {line.split(" | ")[0].strip("| "): line.split(" | ")[4] for line in md[2:]}
+    assert kinds["analytic"] == "exact 4" and kinds["gd"] == "local 4"
 
 
 def test_html(comparison):
