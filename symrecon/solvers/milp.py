@@ -26,7 +26,7 @@ Examples
 >>> import numpy as np, symrecon as sr
 >>> m = sr.Sequential([sr.Dense([[1.0, -1.0]], [0.0, 0.0], "relu"), sr.Dense([[1.0], [2.0]])])
 >>> res = sr.reconstruct(m, [[2.0], [3.0]], method="milp", bounds=(-1.0, 2.0))   # reaches [0, 2] only
->>> [s.name for s in res.statuses], res.x[0].round(6).tolist()
+>>> [s.name for s in res.statuses], m(res.x[0]).round(6).tolist()   # a witness (x = 2 or x = -1)
 (['CONVERGED', 'INFEASIBLE'], [2.0])
 >>> near = sr.reconstruct(m, [2.0], method="milp", bounds=(-3.0, 3.0), x_ref=[-0.5], norm="l1")
 >>> near.x.round(6).tolist()
