@@ -7,7 +7,8 @@ the box, as a union of polygons (one per activation pattern, each proved
 feasible by an LP), and for a target no input reaches it returns an
 ``EmptySet`` whose certificate says why.  The figure also shows the points
 ``newton`` found from random starts (all inside the exact set) and the region
-where a hidden unit is switched off.
+where a hidden unit is switched off, and the certified witness ``method="milp"``
+returns (or its proof that no input reaches the target).
 
 Run: ``python examples/relu_preimage.py --out out``
 """
@@ -45,6 +46,11 @@ def exact_preimage(model, ax):
     print(f"  newton from 12 random starts: {len(found)} converged to {len(distinct)} distinct inputs (kind: "
           f"{sorted(set(res.kind.tolist()))}); all inside the exact set: {bool(np.all(s.contains(found, tol=1e-6)))}")
 
+    witness = sr.reconstruct(model, y, method="milp", bounds=BOX)   # certified: LP/MILP, re-checked forward
+    assert witness.success and bool(s.contains(witness.x, tol=1e-6))
+    print(f"  milp witness: x = {np.round(witness.x, 6).tolist()} (kind {witness.kind}, residual "
+          f"{witness.residual:.1e}; inside the exact set: True)")
+
     first = model.layers[-1]
     y1_only = sr.Sequential([*model.layers[:-1], sr.Dense(first.kernel[:, :1], first.bias[:1], name="out_1")])
     level = sr.preimage(y1_only, y[:1], bounds=BOX)
@@ -62,6 +68,7 @@ def exact_preimage(model, ax):
     sr.plot.solution_set(level, ax=ax, box=BOX, color="tab:purple", label=f"output 1 = {y[0]:.3f} (exact)")
     sr.plot.solution_set(s, ax=ax, box=BOX, color="tab:blue", label="exact preimage of y (every point)")
     ax.scatter(found[:, 0], found[:, 1], color="tab:orange", edgecolor="black", zorder=6, label="newton points")
+    ax.scatter(*witness.x, marker="D", s=60, color="black", zorder=7, label="milp witness (certified)")
     ax.scatter(*x_true, marker="*", s=160, color="tab:red", zorder=7, label="x used to make y")
     ax.legend(fontsize="x-small", loc="upper right")
     ax.set_title(f"all inputs giving y = {np.round(y, 3).tolist()}", fontsize="small")
@@ -72,6 +79,12 @@ def unreachable_target(model, ax):
     y = np.array([-4.0, 4.0])    # both outputs far from anything the trained task produces together
     e = sr.preimage(model, y, bounds=BOX)
     print(f"target y = {y.tolist()}: {type(e).__name__}; proof: {e.certificate}")
+    try:   # the same question to the MILP solver: refused before any search, or proved infeasible by it
+        res = sr.reconstruct(model, y, method="milp", bounds=BOX)
+        assert not res.success and res.kind == "infeasible"
+        print(f"  milp agrees: {res.message}")
+    except sr.InfeasibleTargetError as err:
+        print(f"  milp agrees (interval bounds, before any search): {err}")
     grid = np.stack(np.meshgrid(np.linspace(*BOX, 200), np.linspace(*BOX, 200)), -1).reshape(-1, 2)
     out = model(grid)
     ax.scatter(out[:, 0], out[:, 1], s=1, color="tab:blue", alpha=0.3, label="model(box), sampled")

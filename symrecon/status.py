@@ -81,8 +81,7 @@ _MESSAGES = {
     Status.DIVERGED: "The iteration produced non-finite values.",
     Status.INACCURATE: ("The solver finished but the re-checked residual exceeds tolerance (ill-conditioned "
                         "problem or loose solver settings)."),
-    Status.INFEASIBLE: ("No input produces this target: a value lies outside what an activation can "
-                        "output."),
+    Status.INFEASIBLE: "No input produces this target (proved; the reason follows).",
     Status.UNDECIDED: "not decided within the time limit",
 }
 
