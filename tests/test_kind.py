@@ -73,3 +73,16 @@ def test_cli_prints_the_kind(capsys, tmp_path):
     code = cli.main(["invert", str(shipped_model_path()), "--y", "100", "--y", "50", "--no-progress"])
     out = capsys.readouterr().out
     assert any(line.split() == ["kind", "exact:", "2"] for line in out.splitlines())
+
+
+def test_auto_on_a_wide_model_says_exact_set_and_carries_the_set():
+    rng = np.random.default_rng(5)
+    wide = sr.Sequential([sr.Dense(rng.normal(size=(3, 2)), rng.normal(size=2), "tanh")])
+    y = wide(rng.normal(size=(4, 3)) * 0.5)
+    res = sr.reconstruct(wide, y)   # auto
+    assert list(res.method) == ["analytic"] * 4 and list(res.kind) == ["exact-set"] * 4
+    # every member of the returned set maps to its target, not only x
+    t = rng.normal(size=(4, res.affine_set.dimension))
+    np.testing.assert_allclose(wide(res.affine_set.sample(t)), y, atol=1e-9)
+    bounded = sr.reconstruct(wide, y, bounds=(-10.0, 10.0))   # the box cuts the set: preimage() returns it
+    assert bounded.affine_set is None and "exact-set" not in list(bounded.kind)

@@ -142,7 +142,7 @@ class Auto(AbstractSolver):
         stats["reason"] = reason
         if route.restarts:
             stats["restarts"] = route.restarts
-        return dataclasses.replace(route.answer, history=history, stats=stats)
+        return dataclasses.replace(route.answer, history=history, stats=stats, null_basis=_null_basis(problem))
 
     @staticmethod
     def _closed_form(problem: Problem, route: _Routing) -> tuple[str | None, str | None]:
@@ -216,3 +216,21 @@ class Auto(AbstractSolver):
 def _residuals(model: Sequential, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
     """Max-norm residual per row (inf where not finite), by the same re-check the result uses."""
     return max_residual(forward_rows(model, x), y)
+
+
+def _null_basis(problem: Problem) -> NDArray[np.float64] | None:
+    """The closed form's null-space basis (wide first layer) when its rows are exact *sets*, without bounds.
+
+    Every target the closed form settles then has the affine set ``x + span(basis)`` as its preimage (the
+    result's ``affine_set``; ``kind`` "exact-set"); with bounds the set is cut by the box, which
+    :func:`symrecon.preimage` returns instead.
+    """
+    from .analytic import cached_inverse
+
+    if problem.has_bounds:
+        return None
+    try:
+        inv = cached_inverse(problem.model)
+    except NotInvertibleError:
+        return None
+    return inv.null_basis if inv.is_affine and inv.null_basis.shape[1] > 0 else None
