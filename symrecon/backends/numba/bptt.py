@@ -1,0 +1,275 @@
+"""numba kernels for input sequences: a recurrent cell + dense head, Jacobians by backpropagation through time.
+
+One target's model is ``y = head(h_T)``, ``h_T`` the last state of a SimpleRNN,
+LSTM or GRU (both ``reset_after`` modes) run from a given state ``(h_0, c_0)``
+over ``T`` steps.  :func:`jacobian_batch` returns outputs and Jacobians
+``dy/dx`` ``(N, m, T*n)`` (one backward pass through the head and through time
+per output unit); :func:`gauss_newton_batch` runs damped Gauss-Newton steps on
+each target (``prange`` over targets) with an optional Tikhonov term
+``w * ||D x||^2`` (``D`` the identity or the first difference over time).
+
+The NumPy twin of the Jacobian is :func:`symrecon.backends.numpy_ref.jacobian`
+on the layer's unrolled graph (forward mode, an independent method); the twin
+of the loop is :func:`symrecon.rnn_inverse.gauss_newton_numpy`.
+
+Packed cell ``cell = (K, R, b_in, b_rec)`` with ``meta = [kind, n, u, act, ract]``
+and ``par = [act_param, ract_param]``; kinds: 0 SimpleRNN, 1 LSTM, 2 GRU
+(reset_after), 3 GRU (reset before).  Head: ``hw``/``hb`` the dense kernels and
+biases raveled one after another, ``dims = [u, d_1, ..., m]``, ``codes``/``hpar``
+their activations.
+
+Examples
+--------
+>>> import numpy as np
+>>> from symrecon.backends.numba.bptt import jacobian_batch
+>>> cell = (np.array([[2.0]]), np.array([[0.0]]), np.zeros(1), np.zeros(1))
+>>> meta, par = np.array([0, 1, 1, 0, 0]), np.zeros(2)
+>>> head = (np.array([1.0]), np.array([0.0]), np.zeros(1))
+>>> out, jac = jacobian_batch(np.array([[1.0, 3.0]]), np.zeros((1, 1)), np.zeros((1, 1)),
+...                           cell, meta, par, head, np.array([1, 1]), np.array([0]))
+>>> out.tolist(), jac.tolist()   # h_2 = 2 x_1 (no recurrence): d/dx = [0, 2]
+([[6.0]], [[[0.0, 2.0]]])
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import njit
+
+from ...status import Status
+from .activations import act_and_deriv
+
+__all__ = ["GATE_COUNT", "gauss_newton_batch", "jacobian_batch"]
+
+#: gate blocks per cell kind
+GATE_COUNT = np.array([1, 4, 3, 3])
+
+_FM = {"reassoc", "contract"}
+
+
+@njit(cache=True, fastmath=_FM)
+def _project(v, M, out, c0, c1):
+    """``out[j] = sum_i v[i] * M[i, c0 + j]`` for ``j < c1 - c0``."""
+    for j in range(c1 - c0):
+        out[j] = 0.0
+    for i in range(v.shape[0]):
+        vi = v[i]
+        if vi != 0.0:
+            for j in range(c1 - c0):
+                out[j] += vi * M[i, c0 + j]
+
+
+@njit(cache=True, fastmath=_FM)
+def _back(dz, M, out, c0, acc):
+    """``out[i] (+)= sum_j dz[j] * M[i, c0 + j]`` (a cotangent pulled through a block of columns)."""
+    for i in range(out.shape[0]):
+        s = 0.0
+        for j in range(dz.shape[0]):
+            s += dz[j] * M[i, c0 + j]
+        out[i] = out[i] + s if acc else s
+
+
+@njit(cache=True, fastmath=_FM)
+def cell_forward(x, h0, c0, cell, meta, par, tape):
+    """Run the cell over ``x`` ``(T*n,)``; ``tape = (H (T+1,u), C (T+1,u), A (T,G*u), D (T,G*u), E (T,2u))``.
+
+    ``A``/``D`` hold each gate's value and derivative; ``E`` the extras the
+    backward pass needs (LSTM: act(c_t), act'(c_t); GRU: the recurrent
+    candidate term before the reset gate).
+    """
+    K, R, b_in, b_rec = cell
+    kind, n, u, act, ract = meta[0], meta[1], meta[2], meta[3], meta[4]
+    H, C, A, D, E = tape
+    G = A.shape[1] // u
+    T = A.shape[0]
+    z = np.empty(G * u)
+    hz = np.empty(G * u)
+    H[0, :] = h0
+    C[0, :] = c0
+    for t in range(T):
+        xt = x[t * n:(t + 1) * n]
+        _project(xt, K, z, 0, G * u)
+        _project(H[t], R, hz, 0, G * u)
+        for k in range(G * u):
+            z[k] += b_in[k]
+            hz[k] += b_rec[k]
+        if kind == 0:
+            for j in range(u):
+                a, d = act_and_deriv(z[j] + hz[j], act, par[0])
+                A[t, j], D[t, j] = a, d
+                H[t + 1, j] = a
+        elif kind == 1:
+            for j in range(4 * u):
+                code, p = (act, par[0]) if j // u == 2 else (ract, par[1])
+                A[t, j], D[t, j] = act_and_deriv(z[j] + hz[j], code, p)
+            for j in range(u):
+                c = A[t, u + j] * C[t, j] + A[t, j] * A[t, 2 * u + j]
+                C[t + 1, j] = c
+                ac, dac = act_and_deriv(c, act, par[0])
+                E[t, j], E[t, u + j] = ac, dac
+                H[t + 1, j] = A[t, 3 * u + j] * ac
+        else:
+            for j in range(2 * u):
+                A[t, j], D[t, j] = act_and_deriv(z[j] + hz[j], ract, par[1])
+            if kind == 3:  # reset before the product: (r * h) @ R_h
+                rh = np.empty(u)
+                for k in range(u):
+                    rh[k] = A[t, u + k] * H[t, k]
+                _project(rh, R, hz[2 * u:], 2 * u, 3 * u)
+            for j in range(u):
+                rec = hz[2 * u + j]
+                E[t, j] = rec
+                pre = z[2 * u + j] + (A[t, u + j] * rec if kind == 2 else rec)
+                A[t, 2 * u + j], D[t, 2 * u + j] = act_and_deriv(pre, act, par[0])
+                zj = A[t, j]
+                H[t + 1, j] = zj * H[t, j] + (1.0 - zj) * A[t, 2 * u + j]
+
+
+@njit(cache=True, fastmath=_FM)
+def cell_backward(gh, cell, meta, tape, gx):
+    """Pull ``dL/dh_T`` (``gh``, overwritten) back through time into ``gx`` ``(T*n,)``."""
+    K, R, b_in, b_rec = cell
+    kind, n, u = meta[0], meta[1], meta[2]
+    H, C, A, D, E = tape
+    G = A.shape[1] // u
+    T = A.shape[0]
+    dz = np.empty(G * u)
+    gc = np.zeros(u)
+    ghp = np.empty(u)
+    for t in range(T - 1, -1, -1):
+        if kind == 0:
+            for j in range(u):
+                dz[j] = gh[j] * D[t, j]
+        elif kind == 1:
+            for j in range(u):
+                gcj = gc[j] + gh[j] * A[t, 3 * u + j] * E[t, u + j]
+                dz[j] = gcj * A[t, 2 * u + j] * D[t, j]
+                dz[u + j] = gcj * C[t, j] * D[t, u + j]
+                dz[2 * u + j] = gcj * A[t, j] * D[t, 2 * u + j]
+                dz[3 * u + j] = gh[j] * E[t, j] * D[t, 3 * u + j]
+                gc[j] = gcj * A[t, u + j]
+        else:
+            for j in range(u):
+                zj = A[t, j]
+                dc = gh[j] * (1.0 - zj) * D[t, 2 * u + j]
+                dz[2 * u + j] = dc
+                dz[j] = gh[j] * (H[t, j] - A[t, 2 * u + j]) * D[t, j]
+                dz[u + j] = (dc * E[t, j] * D[t, u + j]) if kind == 2 else 0.0
+        for i in range(n):
+            s = 0.0
+            for k in range(G * u):
+                s += dz[k] * K[i, k]
+            gx[t * n + i] = s
+        if kind <= 1:
+            _back(dz, R, ghp, 0, False)
+        elif kind == 2:
+            for j in range(u):
+                ghp[j] = gh[j] * A[t, j]
+            rd = np.empty(u)
+            for j in range(u):
+                rd[j] = dz[2 * u + j] * A[t, u + j]
+            _back(dz[:2 * u], R, ghp, 0, True)
+            _back(rd, R, ghp, 2 * u, True)
+        else:
+            grh = np.empty(u)
+            _back(dz[2 * u:], R, grh, 2 * u, False)
+            for j in range(u):
+                dz[u + j] = grh[j] * H[t, j] * D[t, u + j]
+            for i in range(n):
+                s = 0.0
+                for k in range(u, 2 * u):
+                    s += dz[k] * K[i, k]
+                gx[t * n + i] += s
+            for j in range(u):
+                ghp[j] = gh[j] * A[t, j] + grh[j] * A[t, u + j]
+            _back(dz[:2 * u], R, ghp, 0, True)
+        for j in range(u):
+            gh[j] = ghp[j]
+
+
+@njit(cache=True, fastmath=_FM)
+def head_forward(h, head, dims, codes, acts, ders):
+    """Dense layers on ``h``; ``acts``/``ders`` ``(L, max width)`` keep each layer's values and derivatives."""
+    hw, hb, hpar = head
+    a = h.copy()
+    wo, bo = 0, 0
+    for layer in range(codes.shape[0]):
+        ni, no = dims[layer], dims[layer + 1]
+        nxt = np.empty(no)
+        for j in range(no):
+            s = hb[bo + j]
+            for i in range(ni):
+                s += a[i] * hw[wo + i * no + j]
+            nxt[j], ders[layer, j] = act_and_deriv(s, codes[layer], hpar[layer])
+            acts[layer, j] = nxt[j]
+        wo += ni * no
+        bo += no
+        a = nxt
+    return a
+
+
+@njit(cache=True, fastmath=_FM)
+def head_backward(unit, head, dims, codes, ders):
+    """``d y_unit / d h`` ``(u,)`` through the dense layers."""
+    hw = head[0]
+    L = codes.shape[0]
+    offs = np.zeros(L + 1, dtype=np.int64)
+    for layer in range(L):
+        offs[layer + 1] = offs[layer] + dims[layer] * dims[layer + 1]
+    g = np.zeros(dims[L])
+    g[unit] = 1.0
+    for layer in range(L - 1, -1, -1):
+        ni, no = dims[layer], dims[layer + 1]
+        prev = np.zeros(ni)
+        for j in range(no):
+            gj = g[j] * ders[layer, j]
+            if gj != 0.0:
+                for i in range(ni):
+                    prev[i] += gj * hw[offs[layer] + i * no + j]
+        g = prev
+    return g
+
+
+@njit(cache=True, fastmath=_FM)
+def _tape(T, u, G):
+    return (np.empty((T + 1, u)), np.empty((T + 1, u)), np.empty((T, G * u)), np.empty((T, G * u)),
+            np.empty((T, 2 * u)))
+
+
+@njit(cache=True, fastmath=_FM)
+def model_jacobian(x, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders, jac):
+    """Outputs ``(m,)`` and ``jac`` ``(m, T*n)`` of one target: one BPTT pass per output unit."""
+    cell_forward(x, h0, c0, cell, meta, par, tape)
+    y = head_forward(tape[0][tape[0].shape[0] - 1], head, dims, codes, acts, ders)
+    for k in range(y.shape[0]):
+        gh = head_backward(k, head, dims, codes, ders)
+        cell_backward(gh, cell, meta, tape, jac[k])
+    return y
+
+
+@njit(cache=True, fastmath=_FM)
+def model_output(x, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders):
+    """Outputs ``(m,)`` of one target."""
+    cell_forward(x, h0, c0, cell, meta, par, tape)
+    return head_forward(tape[0][tape[0].shape[0] - 1], head, dims, codes, acts, ders)
+
+
+@njit(cache=True, fastmath=_FM, parallel=True)
+def jacobian_batch(xs, h0s, c0s, cell, meta, par, head, dims, codes):
+    """Outputs ``(N, m)`` and Jacobians ``(N, m, T*n)``; ``xs`` ``(N, T*n)`` in processing order."""
+    N, P = xs.shape
+    n, u = meta[1], meta[2]
+    T = P // n
+    G = GATE_COUNT[meta[0]]
+    m = dims[dims.shape[0] - 1]
+    width = max(dims.max(), 1)
+    out = np.empty((N, m))
+    jac = np.empty((N, m, P))
+    for r in numba.prange(N):
+        tape = _tape(T, u, G)
+        acts, ders = np.empty((codes.shape[0], width)), np.empty((codes.shape[0], width))
+        y = model_jacobian(xs[r], h0s[r], c0s[r], cell, meta, par, head, dims, codes, tape, acts, ders, jac[r])
+        for k in range(m):
+            out[r, k] = y[k]
+    return out, jac
