@@ -171,6 +171,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     >>> round(float(res.x[0]), 9), res.success
     (312.5, True)
     """
+    if getattr(model, "takes_sequences", False):  # a recurrent first layer: input sequences (rnn_inverse)
+        from .rnn_inverse import reconstruct_recurrent
+
+        return reconstruct_recurrent(model, y, method, bounds=bounds, executor=executor, progress=progress, x0=x0,
+                                     tol=tol, rtol=rtol, max_iter=max_iter, **options)
     t0 = time.perf_counter()
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:
