@@ -191,7 +191,7 @@ def gate_region(layer: AbstractRecurrent, gate: str | Sequence[str], unit: int |
     >>> from symrecon.recurrent import LSTM
     >>> lstm = LSTM(np.array([[0.0, 0.0, 0.0, 0.0]]), np.zeros((1, 4)), [0.0, 5.0, 0.0, 0.0])
     >>> r = gate_region(lstm, "f", 0, below=0.1, h_prev=[0.0])
-    >>> r.is_empty, r.reason[:42]
+    >>> r.is_empty, r.reason[:41]
     (True, 'unit 0 of the forget gate does not depend')
     """
     if below is None and above is None:

@@ -13,7 +13,7 @@ Jacobians come from backpropagation through time in numba
 recurrent layer (last state only) followed by dense layers; any other model
 the graph can express (stacked or sequence-returning recurrent layers) runs
 the same algorithm in NumPy with forward-mode Jacobians of the unrolled graph
-(:func:`gauss_newton_numpy`, also the kernel's twin).  The result is the usual
+(:func:`symrecon.rnn_newton.gauss_newton_numpy`, also the kernel's twin).  The result is the usual
 :class:`~symrecon.Reconstruction`, re-checked by a forward pass, with ``x`` of
 shape ``(N, T, n_in)``.
 
@@ -37,18 +37,18 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .backends import numpy_ref
-from .backends.numba.bptt import LM_DAMPING, gauss_newton_batch
+from .backends.numba.bptt import gauss_newton_batch
 from .errors import CapabilityError, InvalidParameterError, ShapeError
 from .models import Dense
 from .recurrent import GRU, LSTM, SimpleRNN
 from .result import Reconstruction
+from .rnn_newton import Problem, gauss_newton_numpy
 from .solvers._base import BlockResult
 from .status import Status
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL, unit_tolerance
 from .validation import as_batch, as_real_array, check_max_iter, check_tol
 
-__all__ = ["REGULARIZERS", "gauss_newton_numpy", "pack_sequence_model", "reconstruct_recurrent",
-           "reconstruct_sequences"]
+__all__ = ["REGULARIZERS", "pack_sequence_model", "reconstruct_recurrent", "reconstruct_sequences"]
 
 Array = NDArray[np.float64]
 
@@ -98,102 +98,15 @@ class _Flat:
             x.shape[0], -1)
 
 
-def _flat_cost(model: _Flat, x: Array, y: Array, w: float, kind: int) -> Array:
-    r = model.forward(x) - y
-    cost = np.sum(r * r, axis=1)
-    if w > 0:
-        cost = cost + w * np.sum(_reg_apply(x, model.model.n_in, kind) * x, axis=1)
-    return cost
+def _sequence_fns(model: Any, steps: int) -> Problem:
+    """Outputs and Jacobians of flat rows ``(N, T*n)`` through the unrolled graph (for the NumPy loop)."""
+    flat, n = _Flat(model, steps), model.n_in
 
+    def jac(x: Array, rows: NDArray[np.int64]) -> tuple[Array, Array]:
+        out, j = numpy_ref.jacobian(model, x.reshape(x.shape[0], steps, n))
+        return out.reshape(x.shape[0], -1), j
 
-def _reg_apply(x: Array, n: int, kind: int) -> Array:
-    """``D^T D x`` per row (smallness: ``x``; smoothness: minus the discrete Laplacian over time)."""
-    if kind == 0:
-        return x.copy()
-    seq = x.reshape(x.shape[0], -1, n)
-    d = np.diff(seq, axis=1)
-    out = np.zeros_like(seq)
-    out[:, 1:] += d
-    out[:, :-1] -= d
-    return out.reshape(x.shape)
-
-
-def _numpy_step(jac: Array, r: Array, x: Array, w: float, n: int, kind: int) -> Array:
-    """The Gauss-Newton step of every row (the twin of the kernel's ``_step``)."""
-    if w == 0.0:
-        S = jac @ np.swapaxes(jac, 1, 2)
-        scale = np.max(np.diagonal(S, axis1=1, axis2=2), axis=1)
-        mu = LM_DAMPING * np.sqrt(np.sum(r * r, axis=1))
-        S += (1e-13 * scale + mu + 1e-300)[:, None, None] * np.eye(S.shape[1])
-        return -np.einsum("nip,ni->np", jac, np.linalg.solve(S, r[..., None])[..., 0])
-    P = x.shape[1]
-    DtD = _reg_apply(np.eye(P), n, kind)
-    M = np.swapaxes(jac, 1, 2) @ jac + w * DtD + 1e-12 * (1.0 + w) * np.eye(P)
-    rhs = -(np.einsum("nip,ni->np", jac, r) + w * _reg_apply(x, n, kind))
-    return np.linalg.solve(M, rhs[..., None])[..., 0]
-
-
-def gauss_newton_numpy(model: Any, steps: int, y: Array, x0: Array, tolu: Array, max_iter: int,
-                       reg: tuple[float, int] = (0.0, 0)) -> tuple[Array, NDArray[np.int8], NDArray[np.int64]]:
-    """The sequence Gauss-Newton loop in NumPy (all rows together; Jacobians by forward mode on the graph).
-
-    Same algorithm as :func:`symrecon.backends.numba.bptt.gauss_newton_one`; ``x0`` ``(N, T*n)``.
-    Returns ``x`` ``(N, T*n)``, status codes and iteration counts.
-    """
-    flat = _Flat(model, steps)
-    n = model.n_in
-    x = np.array(x0, dtype=np.float64)
-    w = np.full(x.shape[0], float(reg[0]))
-    status = np.full(x.shape[0], Status.MAX_ITER, dtype=np.int8)
-    iters = np.full(x.shape[0], max_iter, dtype=np.int64)
-    live = np.ones(x.shape[0], dtype=bool)
-    for it in range(max_iter + 1):
-        rows = np.flatnonzero(live)
-        if rows.size == 0:
-            break
-        out, jac = numpy_ref.jacobian(model, x[rows].reshape(rows.size, steps, n))
-        r = out.reshape(rows.size, -1) - y[rows]
-        bad = ~np.all(np.isfinite(r), axis=1)
-        done = (w[rows] == 0) & np.all(np.abs(r) <= tolu[rows], axis=1) & ~bad
-        for mask, code in ((bad, Status.DIVERGED), (done, Status.CONVERGED)):
-            status[rows[mask]], iters[rows[mask]], live[rows[mask]] = code, it, False
-        keep = ~(bad | done)
-        rows, jac, r = rows[keep], jac[keep], r[keep]
-        if rows.size == 0 or it == max_iter:
-            break
-        for wv in np.unique(w[rows]):
-            sel = w[rows] == wv
-            _numpy_line_search(flat, x, y, rows[sel], _numpy_step(jac[sel], r[sel], x[rows[sel]], wv, n, reg[1]),
-                               w, reg[1], (status, iters, live), it)
-    return x, status, iters
-
-
-def _numpy_line_search(flat: _Flat, x: Array, y: Array, rows: NDArray[np.int64], dx: Array, w: Array, kind: int,
-                       out: tuple, it: int) -> None:
-    status, iters, live = out
-    wv = float(w[rows[0]])
-    cost = _flat_cost(flat, x[rows], y[rows], wv, kind)
-    alpha = np.ones(rows.size)
-    accepted = np.zeros(rows.size, dtype=bool)
-    new = np.full(rows.size, np.inf)
-    for _ in range(40):
-        todo = ~accepted
-        if not np.any(todo):
-            break
-        trial = x[rows[todo]] + alpha[todo, None] * dx[todo]
-        with np.errstate(all="ignore"):
-            c = _flat_cost(flat, trial, y[rows[todo]], wv, kind)
-        ok = c < cost[todo]
-        idx = np.flatnonzero(todo)
-        accepted[idx[ok]], new[idx[ok]] = True, c[ok]
-        x[rows[idx[ok]]] = trial[ok]
-        alpha[idx[~ok]] *= 0.5
-    small = alpha * np.max(np.abs(dx), axis=1) <= 1e-15 * (1.0 + np.max(np.abs(x[rows]), axis=1))
-    if wv > 0:
-        w[rows[small | ~accepted | (cost - new <= 1e-15 * cost)]] = 0.0
-        return
-    stalled = rows[~accepted]
-    status[stalled], iters[stalled], live[stalled] = Status.STALLED, it, False
+    return Problem(lambda x, rows: flat.forward(x), jac, n)
 
 
 def _check_steps(model: Any, steps: object) -> int:
@@ -232,7 +145,7 @@ def _solve(model: Any, packed: tuple | None, T: int, y: Array, x: Array, tolu: A
            reg: tuple[float, int]) -> tuple[Array, NDArray[np.int8], NDArray[np.int64]]:
     """One Gauss-Newton run from ``x`` ``(N, T*n)``: the numba kernel where it applies, else NumPy."""
     if packed is None:
-        return gauss_newton_numpy(model, T, y, x, tolu, limit, reg)
+        return gauss_newton_numpy(_sequence_fns(model, T), y, x, tolu, limit, reg)
     N, n = y.shape[0], model.n_in
     backwards = model.layers[0].go_backwards  # the kernel reads steps in processing order
     xs = np.ascontiguousarray(x.reshape(N, T, n)[:, ::-1].reshape(N, -1) if backwards else x)
