@@ -42,7 +42,7 @@ from .errors import CapabilityError, InvalidParameterError, ShapeError
 from .models import Dense
 from .recurrent import GRU, LSTM, SimpleRNN
 from .result import Reconstruction
-from .rnn_newton import Problem, gauss_newton_numpy
+from .rnn_newton import Problem, gauss_newton_numpy, with_restarts
 from .solvers._base import BlockResult
 from .status import Status
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL, unit_tolerance
@@ -202,17 +202,8 @@ def reconstruct_sequences(model: Any, y: ArrayLike, *, steps: int | None = None,
     x = _start(x0, N, T, n)
     tolu = unit_tolerance(model, y_batch, atol=atol, rtol=rtol_value)
     packed = pack_sequence_model(model) if backend == "numba" else None
-    x, status, iters = _solve(model, packed, T, y_batch, x, tolu, limit, reg)
-    rng = np.random.default_rng(0)
-    for _ in range(restarts):  # a failed row starts again from a random sequence (seeded: reproducible)
-        redo = np.flatnonzero(status != Status.CONVERGED)
-        if redo.size == 0:
-            break
-        start = rng.normal(size=(redo.size, x.shape[1]))
-        x_r, s_r, i_r = _solve(model, packed, T, y_batch[redo], start, tolu[redo], limit, reg)
-        better = s_r == Status.CONVERGED
-        x[redo[better]], status[redo[better]] = x_r[better], s_r[better]
-        iters[redo] += i_r
+    x, status, iters = with_restarts(lambda rows, y_r, x_r: _solve(model, packed, T, y_r, x_r, tolu[rows], limit, reg),
+                                     y_batch, x, restarts)
     method = "newton" if packed is not None else "newton-numpy"
     block = BlockResult(x=x, status=status, n_iter=iters, method=method,
                         stats={"steps": T, "regularizer": "none" if reg[0] == 0 else str(regularizer),

@@ -27,7 +27,7 @@ from numpy.typing import NDArray
 from .backends.numba.bptt import LM_DAMPING
 from .status import Status
 
-__all__ = ["Problem", "gauss_newton_numpy"]
+__all__ = ["Problem", "gauss_newton_numpy", "subset", "with_restarts"]
 
 Array = NDArray[np.float64]
 
@@ -116,6 +116,10 @@ def gauss_newton_numpy(fns: Problem, y: Array, x0: Array, tolu: Array, max_iter:
         done = (w[rows] == 0) & np.all(np.abs(r) <= tolu[rows], axis=1) & ~bad
         for mask, code in ((bad, Status.DIVERGED), (done, Status.CONVERGED)):
             status[rows[mask]], iters[rows[mask]], live[rows[mask]] = code, it, False
+        if np.any(done):  # one more step from within tolerance: the answer to the digits float64 allows
+            d = rows[done]
+            _numpy_line_search(fns, x, y, d, _numpy_step(jac[done], r[done], x[d], 0.0, n, 0), np.zeros(x.shape[0]),
+                               0, (status.copy(), iters.copy(), live.copy()), it)
         keep = ~(bad | done)
         rows, jac, r = rows[keep], jac[keep], r[keep]
         if rows.size == 0 or it == max_iter:
@@ -153,3 +157,28 @@ def _numpy_line_search(fns: Problem, x: Array, y: Array, rows: NDArray[np.int64]
         return
     stalled = rows[~accepted]
     status[stalled], iters[stalled], live[stalled] = Status.STALLED, it, False
+
+
+def subset(fns: Problem, keep: NDArray[np.int64]) -> Problem:
+    """The same problem restricted to rows ``keep`` (row ``k`` of the subset is row ``keep[k]``)."""
+    return Problem(lambda x, rows: fns.out(x, keep[rows]), lambda x, rows: fns.jac(x, keep[rows]), fns.n)
+
+
+def with_restarts(solve: Callable, y: Array, x0: Array, restarts: int) -> tuple[Array, NDArray[np.int8],
+                                                                                NDArray[np.int64]]:
+    """Run ``solve(rows, y_rows, x_rows)``; rows that do not converge start again from seeded random points.
+
+    ``solve`` returns ``(x, status, iters)`` for the rows it is given; at most
+    ``restarts`` further rounds; iterations add up over rounds.
+    """
+    x, status, iters = solve(np.arange(y.shape[0]), y, x0)
+    rng = np.random.default_rng(0)
+    for _ in range(restarts):
+        redo = np.flatnonzero(status != Status.CONVERGED)
+        if redo.size == 0:
+            break
+        x_r, s_r, i_r = solve(redo, y[redo], rng.normal(size=(redo.size, x.shape[1])))
+        better = s_r == Status.CONVERGED
+        x[redo[better]], status[redo[better]] = x_r[better], s_r[better]
+        iters[redo] += i_r
+    return x, status, iters

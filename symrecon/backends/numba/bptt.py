@@ -378,6 +378,29 @@ def _cost(y, target, x, w, n, kind, scratch):
 
 
 @njit(cache=True, fastmath=_FM)
+def _line_search(x, dx, target, reg, model, work, buf, cost):
+    """Halve the step until the cost decreases (at most 40 times); ``x`` moves only then.
+
+    Returns ``(new cost, step length)``; the new cost is ``inf`` when no step was accepted.
+    """
+    cell, meta, par, head, dims, codes = model
+    tape, acts, ders, h0, c0 = work
+    trial, scratch = buf
+    w, n, kind = reg
+    alpha = 1.0
+    for _ in range(40):
+        for p in range(x.shape[0]):
+            trial[p] = x[p] + alpha * dx[p]
+        new = _cost(model_output(trial, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders),
+                    target, trial, w, n, kind, scratch)
+        if new < cost:
+            x[:] = trial
+            return new, alpha
+        alpha *= 0.5
+    return np.inf, alpha
+
+
+@njit(cache=True, fastmath=_FM)
 def gauss_newton_one(x, target, tolu, h0, c0, model, reg, max_iter):
     """Damped Gauss-Newton with a backtracking line search on one target; ``x`` updated in place.
 
@@ -400,24 +423,18 @@ def gauss_newton_one(x, target, tolu, h0, c0, model, reg, max_iter):
         r = y - target
         if not np.all(np.isfinite(r)):
             return Status.DIVERGED, it
+        work = (tape, acts, ders, h0, c0)
         if w == 0.0 and np.all(np.abs(r) <= tolu):
+            if _step(J, r, x, w, n, kind, dx):  # one more step from within tolerance: the digits float64 allows
+                _line_search(x, dx, target, (w, n, kind), model, work, (trial, scratch),
+                             _cost(y, target, x, w, n, kind, scratch))
             return Status.CONVERGED, it
         if it == max_iter or not _step(J, r, x, w, n, kind, dx):
             return Status.MAX_ITER if it == max_iter else Status.STALLED, it
         cost = _cost(y, target, x, w, n, kind, scratch)
-        alpha, accepted = 1.0, False
-        for _ in range(40):
-            for p in range(P):
-                trial[p] = x[p] + alpha * dx[p]
-            new = _cost(model_output(trial, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders),
-                        target, trial, w, n, kind, scratch)
-            if new < cost:
-                accepted = True
-                break
-            alpha *= 0.5
+        new, alpha = _line_search(x, dx, target, (w, n, kind), model, work, (trial, scratch), cost)
+        accepted = new < cost
         small = alpha * np.max(np.abs(dx)) <= 1e-15 * (1.0 + np.max(np.abs(x)))
-        if accepted:
-            x[:] = trial
         if w > 0.0 and (small or not accepted or cost - new <= 1e-15 * cost):
             w = 0.0  # the penalised optimum is reached: polish the residual from there
         elif not accepted:
