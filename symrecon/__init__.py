@@ -26,10 +26,15 @@ from .layers import ThresholdedReLU as ThresholdedReLU
 from .models import Dense as Dense
 from .models import Sequential as Sequential
 from .reconstruct import reconstruct as reconstruct
+from .gate_region import GateRegion as GateRegion
+from .gate_region import gate_region as gate_region
+from .gates import GateTrace as GateTrace
+from .gates import gate_values as gate_values
 from .recurrent import GRU as GRU
 from .recurrent import LSTM as LSTM
 from .recurrent import SimpleRNN as SimpleRNN
 from .result import Reconstruction as Reconstruction
+from .rnn_step import invert_step as invert_step
 from .sets import AffineSet as AffineSet
 from .solvers import SOLVERS as SOLVERS
 from .solvers import AbstractSolver as AbstractSolver
@@ -56,4 +61,5 @@ __all__ = [
     "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",
+    "GateRegion", "GateTrace", "gate_region", "gate_values", "invert_step",
 ]
