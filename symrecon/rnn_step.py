@@ -48,6 +48,12 @@ __all__ = ["CLOSED_FORMS", "invert_step"]
 
 Array = NDArray[np.float64]
 
+#: random restarts of a failed step (a step is small: restarts are cheap, local minima common when h and c are
+#: both targets, more equations than unknowns)
+STEP_RESTARTS = 10
+#: default iteration limit of the step's Gauss-Newton (an iteration costs a few microseconds per target)
+STEP_MAX_ITER = 500
+
 
 class _Step:
     """One step with fixed states as a model of ``x_t`` (what the result's re-check runs)."""
@@ -216,10 +222,10 @@ def invert_step(layer: AbstractRecurrent, h: ArrayLike | None = None, *, c: Arra
     if isinstance(solver, str) and method == "analytic":
         raise NotInvertibleError(f"no closed-form step inverse: {solver}", layer=layer.name, reason="layer")
     if isinstance(solver, str):
-        fns, limit = Problem(model.forward, model.jacobian, layer.n_in), check_max_iter(max_iter) or 100
+        fns, limit = Problem(model.forward, model.jacobian, layer.n_in), check_max_iter(max_iter) or STEP_MAX_ITER
         x, status, iters = with_restarts(
             lambda rows, y_r, x_r: gauss_newton_numpy(subset(fns, rows), y_r, x_r, tolu[rows], limit),
-            y, np.zeros((N, layer.n_in)), 3)
+            y, np.zeros((N, layer.n_in)), STEP_RESTARTS)
         block = BlockResult(x=x, status=status, n_iter=iters, method="newton")
     else:
         x = solver(layer, hp, cp, full)
