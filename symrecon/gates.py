@@ -167,15 +167,18 @@ def _step_input(layer: AbstractRecurrent, x_t: ArrayLike, h_prev: ArrayLike, c_p
     x = as_real_array(x_t, "x_t")
     if x.ndim not in (1, 2) or x.shape[-1] != layer.n_in:
         raise ShapeError(f"x_t must have shape ({layer.n_in},) or (N, {layer.n_in}); got shape {x.shape}")
-    parts = [x.reshape(-1, layer.n_in), check_state(layer, h_prev, "h_prev")]
-    if isinstance(layer, LSTM):
-        parts.append(check_state(layer, c_prev, "c_prev"))
-    n = max(p.shape[0] for p in parts)  # type: ignore[union-attr]
+    states = [(h_prev, "h_prev")] + ([(c_prev, "c_prev")] if isinstance(layer, LSTM) else [])
+    parts: list[Array] = [x.reshape(-1, layer.n_in)]
+    for value, what in states:
+        arr = check_state(layer, value, what)
+        assert arr is not None  # required=True raises instead
+        parts.append(arr)
+    n = max(p.shape[0] for p in parts)
     try:
-        return np.hstack([np.broadcast_to(p, (n, p.shape[1])) for p in parts])  # type: ignore[union-attr]
+        return np.hstack([np.broadcast_to(p, (n, p.shape[1])) for p in parts])
     except ValueError:
         raise ShapeError(f"x_t, h_prev and c_prev must have the same number of rows (or one); got "
-                         f"{[p.shape for p in parts]}") from None  # type: ignore[union-attr]
+                         f"{[p.shape for p in parts]}") from None
 
 
 def step(layer: AbstractRecurrent, x_t: ArrayLike, h_prev: ArrayLike, c_prev: ArrayLike | None = None

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ Array = NDArray[np.float64]
 REGULARIZERS = {"smallness": 0, "smoothness": 1}
 
 #: numba cell kind per layer class (GRU: by its reset_after mode)
-_KIND = {SimpleRNN: lambda layer: 0, LSTM: lambda layer: 1, GRU: lambda layer: 2 if layer.reset_after else 3}
+_KIND: dict[type, Callable[[Any], int]] = {SimpleRNN: lambda layer: 0, LSTM: lambda layer: 1, GRU: lambda layer: 2 if layer.reset_after else 3}
 
 DEFAULT_MAX_ITER = 200
 

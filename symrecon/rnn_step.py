@@ -202,12 +202,13 @@ def invert_step(layer: AbstractRecurrent, h: ArrayLike | None = None, *, c: Arra
     t0 = time.perf_counter()
     target = _targets(layer, h, c)
     hp = check_state(layer, h_prev, "h_prev")
+    assert hp is not None  # required: check_state raises instead
     cp = check_state(layer, c_prev, "c_prev", required=isinstance(layer, LSTM))
     arrays = [*target.values(), hp] + ([cp] if cp is not None else [])
-    N = max(a.shape[0] for a in arrays)  # type: ignore[union-attr]
-    if any(a.shape[0] not in (1, N) for a in arrays):  # type: ignore[union-attr]
+    N = max(a.shape[0] for a in arrays)
+    if any(a.shape[0] not in (1, N) for a in arrays):
         raise ShapeError(f"targets and states must have one row or the same number of rows; got "
-                         f"{[a.shape for a in arrays]}")  # type: ignore[union-attr]
+                         f"{[a.shape for a in arrays]}")
     full = {k: np.broadcast_to(v, (N, layer.units)) for k, v in target.items()}
     hp = np.broadcast_to(hp, (N, layer.units))
     cp = None if cp is None else np.broadcast_to(cp, (N, layer.units))

@@ -39,156 +39,16 @@ from numba import njit
 
 from ...status import Status
 from .activations import act_and_deriv
+from .bptt_cells import FM as _FM
+from .bptt_cells import cell_backward, cell_forward
 
 __all__ = ["GATE_COUNT", "gauss_newton_batch", "jacobian_batch"]
 
 #: gate blocks per cell kind
 GATE_COUNT = np.array([1, 4, 3, 3])
 
-_FM = {"reassoc", "contract"}
-
 #: the damping of the minimum-norm step, relative to the residual norm (vanishes at a root)
 LM_DAMPING = 1e-2
-
-
-@njit(cache=True, fastmath=_FM)
-def _project(v, M, out, c0, c1):
-    """``out[j] = sum_i v[i] * M[i, c0 + j]`` for ``j < c1 - c0``."""
-    for j in range(c1 - c0):
-        out[j] = 0.0
-    for i in range(v.shape[0]):
-        vi = v[i]
-        if vi != 0.0:
-            for j in range(c1 - c0):
-                out[j] += vi * M[i, c0 + j]
-
-
-@njit(cache=True, fastmath=_FM)
-def _back(dz, M, out, c0, acc):
-    """``out[i] (+)= sum_j dz[j] * M[i, c0 + j]`` (a cotangent pulled through a block of columns)."""
-    for i in range(out.shape[0]):
-        s = 0.0
-        for j in range(dz.shape[0]):
-            s += dz[j] * M[i, c0 + j]
-        out[i] = out[i] + s if acc else s
-
-
-@njit(cache=True, fastmath=_FM)
-def cell_forward(x, h0, c0, cell, meta, par, tape):
-    """Run the cell over ``x`` ``(T*n,)``; ``tape = (H (T+1,u), C (T+1,u), A (T,G*u), D (T,G*u), E (T,2u))``.
-
-    ``A``/``D`` hold each gate's value and derivative; ``E`` the extras the
-    backward pass needs (LSTM: act(c_t), act'(c_t); GRU: the recurrent
-    candidate term before the reset gate).
-    """
-    K, R, b_in, b_rec = cell
-    kind, n, u, act, ract = meta[0], meta[1], meta[2], meta[3], meta[4]
-    H, C, A, D, E = tape
-    G = A.shape[1] // u
-    T = A.shape[0]
-    z = np.empty(G * u)
-    hz = np.empty(G * u)
-    H[0, :] = h0
-    C[0, :] = c0
-    for t in range(T):
-        xt = x[t * n:(t + 1) * n]
-        _project(xt, K, z, 0, G * u)
-        _project(H[t], R, hz, 0, G * u)
-        for k in range(G * u):
-            z[k] += b_in[k]
-            hz[k] += b_rec[k]
-        if kind == 0:
-            for j in range(u):
-                a, d = act_and_deriv(z[j] + hz[j], act, par[0])
-                A[t, j], D[t, j] = a, d
-                H[t + 1, j] = a
-        elif kind == 1:
-            for j in range(4 * u):
-                code, p = (act, par[0]) if j // u == 2 else (ract, par[1])
-                A[t, j], D[t, j] = act_and_deriv(z[j] + hz[j], code, p)
-            for j in range(u):
-                c = A[t, u + j] * C[t, j] + A[t, j] * A[t, 2 * u + j]
-                C[t + 1, j] = c
-                ac, dac = act_and_deriv(c, act, par[0])
-                E[t, j], E[t, u + j] = ac, dac
-                H[t + 1, j] = A[t, 3 * u + j] * ac
-        else:
-            for j in range(2 * u):
-                A[t, j], D[t, j] = act_and_deriv(z[j] + hz[j], ract, par[1])
-            if kind == 3:  # reset before the product: (r * h) @ R_h
-                rh = np.empty(u)
-                for k in range(u):
-                    rh[k] = A[t, u + k] * H[t, k]
-                _project(rh, R, hz[2 * u:], 2 * u, 3 * u)
-            for j in range(u):
-                rec = hz[2 * u + j]
-                E[t, j] = rec
-                pre = z[2 * u + j] + (A[t, u + j] * rec if kind == 2 else rec)
-                A[t, 2 * u + j], D[t, 2 * u + j] = act_and_deriv(pre, act, par[0])
-                zj = A[t, j]
-                H[t + 1, j] = zj * H[t, j] + (1.0 - zj) * A[t, 2 * u + j]
-
-
-@njit(cache=True, fastmath=_FM)
-def cell_backward(gh, cell, meta, tape, gx):
-    """Pull ``dL/dh_T`` (``gh``, overwritten) back through time into ``gx`` ``(T*n,)``."""
-    K, R, b_in, b_rec = cell
-    kind, n, u = meta[0], meta[1], meta[2]
-    H, C, A, D, E = tape
-    G = A.shape[1] // u
-    T = A.shape[0]
-    dz = np.empty(G * u)
-    gc = np.zeros(u)
-    ghp = np.empty(u)
-    for t in range(T - 1, -1, -1):
-        if kind == 0:
-            for j in range(u):
-                dz[j] = gh[j] * D[t, j]
-        elif kind == 1:
-            for j in range(u):
-                gcj = gc[j] + gh[j] * A[t, 3 * u + j] * E[t, u + j]
-                dz[j] = gcj * A[t, 2 * u + j] * D[t, j]
-                dz[u + j] = gcj * C[t, j] * D[t, u + j]
-                dz[2 * u + j] = gcj * A[t, j] * D[t, 2 * u + j]
-                dz[3 * u + j] = gh[j] * E[t, j] * D[t, 3 * u + j]
-                gc[j] = gcj * A[t, u + j]
-        else:
-            for j in range(u):
-                zj = A[t, j]
-                dc = gh[j] * (1.0 - zj) * D[t, 2 * u + j]
-                dz[2 * u + j] = dc
-                dz[j] = gh[j] * (H[t, j] - A[t, 2 * u + j]) * D[t, j]
-                dz[u + j] = (dc * E[t, j] * D[t, u + j]) if kind == 2 else 0.0
-        for i in range(n):
-            s = 0.0
-            for k in range(G * u):
-                s += dz[k] * K[i, k]
-            gx[t * n + i] = s
-        if kind <= 1:
-            _back(dz, R, ghp, 0, False)
-        elif kind == 2:
-            for j in range(u):
-                ghp[j] = gh[j] * A[t, j]
-            rd = np.empty(u)
-            for j in range(u):
-                rd[j] = dz[2 * u + j] * A[t, u + j]
-            _back(dz[:2 * u], R, ghp, 0, True)
-            _back(rd, R, ghp, 2 * u, True)
-        else:
-            grh = np.empty(u)
-            _back(dz[2 * u:], R, grh, 2 * u, False)
-            for j in range(u):
-                dz[u + j] = grh[j] * H[t, j] * D[t, u + j]
-            for i in range(n):
-                s = 0.0
-                for k in range(u, 2 * u):
-                    s += dz[k] * K[i, k]
-                gx[t * n + i] += s
-            for j in range(u):
-                ghp[j] = gh[j] * A[t, j] + grh[j] * A[t, u + j]
-            _back(dz[:2 * u], R, ghp, 0, True)
-        for j in range(u):
-            gh[j] = ghp[j]
 
 
 @njit(cache=True, fastmath=_FM)
@@ -241,8 +101,13 @@ def _tape(T, u, G):
 
 
 @njit(cache=True, fastmath=_FM)
-def model_jacobian(x, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders, jac):
-    """Outputs ``(m,)`` and ``jac`` ``(m, T*n)`` of one target: one BPTT pass per output unit."""
+def model_jacobian(x, h0, c0, model, work, jac):
+    """Outputs ``(m,)`` and ``jac`` ``(m, T*n)`` of one target: one BPTT pass per output unit.
+
+    ``model = (cell, meta, par, head, dims, codes)``; ``work = (tape, acts, ders)`` scratch arrays.
+    """
+    cell, meta, par, head, dims, codes = model
+    tape, acts, ders = work
     cell_forward(x, h0, c0, cell, meta, par, tape)
     y = head_forward(tape[0][tape[0].shape[0] - 1], head, dims, codes, acts, ders)
     for k in range(y.shape[0]):
@@ -252,8 +117,10 @@ def model_jacobian(x, h0, c0, cell, meta, par, head, dims, codes, tape, acts, de
 
 
 @njit(cache=True, fastmath=_FM)
-def model_output(x, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders):
-    """Outputs ``(m,)`` of one target."""
+def model_output(x, h0, c0, model, work):
+    """Outputs ``(m,)`` of one target (arguments as for :func:`model_jacobian`)."""
+    cell, meta, par, head, dims, codes = model
+    tape, acts, ders = work
     cell_forward(x, h0, c0, cell, meta, par, tape)
     return head_forward(tape[0][tape[0].shape[0] - 1], head, dims, codes, acts, ders)
 
@@ -272,7 +139,7 @@ def jacobian_batch(xs, h0s, c0s, cell, meta, par, head, dims, codes):
     for r in numba.prange(N):
         tape = _tape(T, u, G)
         acts, ders = np.empty((codes.shape[0], width)), np.empty((codes.shape[0], width))
-        y = model_jacobian(xs[r], h0s[r], c0s[r], cell, meta, par, head, dims, codes, tape, acts, ders, jac[r])
+        y = model_jacobian(xs[r], h0s[r], c0s[r], (cell, meta, par, head, dims, codes), (tape, acts, ders), jac[r])
         for k in range(m):
             out[r, k] = y[k]
     return out, jac
@@ -383,7 +250,6 @@ def _line_search(x, dx, target, reg, model, work, buf, cost):
 
     Returns ``(new cost, step length)``; the new cost is ``inf`` when no step was accepted.
     """
-    cell, meta, par, head, dims, codes = model
     tape, acts, ders, h0, c0 = work
     trial, scratch = buf
     w, n, kind = reg
@@ -391,7 +257,7 @@ def _line_search(x, dx, target, reg, model, work, buf, cost):
     for _ in range(40):
         for p in range(x.shape[0]):
             trial[p] = x[p] + alpha * dx[p]
-        new = _cost(model_output(trial, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders),
+        new = _cost(model_output(trial, h0, c0, model, (tape, acts, ders)),
                     target, trial, w, n, kind, scratch)
         if new < cost:
             x[:] = trial
@@ -419,7 +285,7 @@ def gauss_newton_one(x, target, tolu, h0, c0, model, reg, max_iter):
     J = np.empty((m, P))
     dx, trial, scratch = np.empty(P), np.empty(P), np.empty(P)
     for it in range(max_iter + 1):
-        y = model_jacobian(x, h0, c0, cell, meta, par, head, dims, codes, tape, acts, ders, J)
+        y = model_jacobian(x, h0, c0, model, (tape, acts, ders), J)
         r = y - target
         if not np.all(np.isfinite(r)):
             return Status.DIVERGED, it
