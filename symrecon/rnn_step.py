@@ -21,7 +21,7 @@ Examples
 >>> rnn = SimpleRNN([[2.0, 0.0], [0.0, 1.0]], 0.5 * np.eye(2), [0.0, 0.1])
 >>> res = invert_step(rnn, h=[0.5, -0.2], h_prev=[0.2, 0.2])
 >>> res.method, res.success, np.round(res.x, 6).tolist()
-('analytic', True, [0.224653, -0.502707])
+('analytic', True, [0.224653, -0.402733])
 """
 
 from __future__ import annotations

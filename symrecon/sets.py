@@ -79,6 +79,10 @@ class EmptySet:
         return f"EmptySet(n={self.n}, certificate={self.certificate!r})"
 
 
+#: scipy.optimize.linprog's code for "the constraints cannot all hold"
+_LINPROG_INFEASIBLE = 2
+
+
 class Polyhedron:
     """``{x : A x <= c, E x = d}`` (interim: the full sets module replaces this).
 
@@ -110,7 +114,7 @@ class Polyhedron:
         res = linprog(np.zeros(self.n), A_ub=self.A if len(self.c) else None, b_ub=self.c if len(self.c) else None,
                       A_eq=self.E if len(self.d) else None, b_eq=self.d if len(self.d) else None,
                       bounds=[(None, None)] * self.n)
-        return res.status == 2
+        return res.status == _LINPROG_INFEASIBLE
 
     def intersect(self, other) -> "Polyhedron":
         return Polyhedron(np.vstack([self.A, other.A]), np.concatenate([self.c, other.c]),
