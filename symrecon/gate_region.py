@@ -27,7 +27,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .activations import Activation
-from .errors import InvalidParameterError, InvalidValueError, ShapeError
+from .errors import InfeasibleTargetError, InvalidParameterError, InvalidValueError, ShapeError
 from .gates import check_state, gate_affine, gate_spec
 from .recurrent import AbstractRecurrent
 from .sets import EmptySet, Polyhedron
@@ -112,7 +112,11 @@ class GateRegion:
         arr = np.asarray(x_ref, dtype=np.float64)
         if arr.shape[-1:] != (self.n,) or arr.ndim not in (1, 2):
             raise ShapeError(f"x_ref must have shape ({self.n},) or (N, {self.n}); got shape {arr.shape}")
-        return arr.copy() if self.set is None else self.set.nearest(arr)
+        if self.set is None:
+            return arr.copy()
+        if self.is_empty:
+            raise InfeasibleTargetError(f"no input step meets these gate conditions: {self.reason}")
+        return self.set.nearest(arr)
 
     def latex(self) -> str:
         """The inequalities in LaTeX (``\\emptyset`` / ``\\mathbb{R}^n`` for the two trivial answers)."""

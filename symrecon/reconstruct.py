@@ -150,6 +150,9 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     **options
         Method-specific options (listed below); an unknown option raises
         :class:`~symrecon.errors.InvalidParameterError`.
+        A model starting with a recurrent layer reconstructs input sequences
+        ``(N, T, n_in)``: pass ``steps=T`` (and optionally ``regularizer``,
+        ``reg_weight``, ``restarts``); see :mod:`symrecon.rnn_inverse`.
 
     Returns
     -------

@@ -110,3 +110,20 @@ def test_gate_values_match_keras_per_step(stem):
         # the next layer reads this layer's sequence as Keras returns it (processing order)
         x = ref["h"].astype("float32")
     assert checked >= 2
+
+
+def test_training_script_runs_and_its_file_loads(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "lstm.keras"
+    script = Path(__file__).parent / "train_lstm_forget_gate.py"
+    proc = subprocess.run([sys.executable, str(script), "--out", str(out), "--epochs", "1", "--n", "200"],
+                          capture_output=True, text=True, timeout=600, env={**os.environ, "KERAS_BACKEND": "torch"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "training loss" in proc.stdout
+    model = sr.load_keras(out)
+    assert isinstance(model.layers[0], sr.LSTM) and model.layers[0].units == 4
+    x = np.random.default_rng(0).normal(size=(3, 12, 2))
+    ref = np.asarray(keras.saving.load_model(out).predict(x.astype("float32"), verbose=0))
+    assert scaled_error(model(x), ref) <= RTOL

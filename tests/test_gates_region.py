@@ -121,6 +121,8 @@ def test_contradictory_units_give_an_empty_polyhedron():
     lstm = LSTM(K, np.zeros((2, 8)))
     region = sr.gate_region(lstm, "forget", [0, 1], below=0.1, h_prev=[0.0, 0.0])
     assert region.is_empty and "inconsistent" in region.reason
+    with pytest.raises(sr.InfeasibleTargetError, match="inconsistent"):
+        region.nearest([0.0])
 
 
 def test_gru_candidate_is_a_halfspace_only_without_reset_coupling(rng):

@@ -56,7 +56,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--epochs", type=int, default=25)
+    parser.add_argument("--n", type=int, default=3000, help="training sequences")
     args = parser.parse_args()
-    loss, test = train(args.out, args.epochs)
+    loss, test = train(args.out, args.epochs, args.n)
     print(f"trained {args.out}: final training loss {loss:.5f}, test loss {test:.5f} "
           f"(predicting the mean scores {float(np.var(make_data(1000, np.random.default_rng(1))[1])):.5f})")
