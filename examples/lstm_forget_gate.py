@@ -6,10 +6,10 @@ is (value, reset flag), and the answer needs the cell state wiped at a reset,
 so the forget gate should learn to shut when the flag is 1.
 
 Given the state before a step, every forget-gate unit is
-``sigmoid(x_t . w + s)``, so "unit j is shut (<= 0.1)" is an exact halfspace in
+``sigmoid(x_t . w + s)``, so "unit j is shut (<= 0.4)" is an exact halfspace in
 ``x_t``.  The script prints them, checks where the reset flag alone lands,
-nudges one step of a sequence to the nearest input that shuts every unit it
-can, and plots the forget gate over time before and after.
+nudges one step of a sequence to the nearest input that shuts the units a
+reset shuts, and plots the forget gate over time before and after.
 
 Run: ``python examples/lstm_forget_gate.py --out out``
 """
@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import symrecon as sr  # noqa: E402
 
 MODEL = Path(__file__).resolve().parent / "data" / "lstm_forget_gate.keras"
-SHUT = 0.1  # "shut": forget gate at most 0.1
+SHUT = 0.4  # "shut": forget gate at most 0.4 (keeps at most 40 % of the cell state)
 
 
 def shut_regions(lstm, h_prev):
@@ -61,10 +61,10 @@ def main(out: Path) -> None:
     print(f"a plain reset step (value 0, flag 1) lies in the shut region of units "
           f"{[j for j, s in enumerate(shut_by_reset) if s]}")
 
-    live = [j for j, r in enumerate(regions) if not (r.is_empty or r.always)]
-    together = sr.gate_region(lstm, "forget", live, below=SHUT, h_prev=h_prev)
-    if together.is_empty:  # not every unit can be shut at once: shut the first one
-        together = regions[live[0]]
+    chosen = [j for j, s in enumerate(shut_by_reset) if s] or [next(
+        j for j, r in enumerate(regions) if not (r.is_empty or r.always))]
+    together = sr.gate_region(lstm, "forget", chosen, below=SHUT, h_prev=h_prev)
+    print(f"units {chosen} together: {together.latex()}")
     nudged_step = together.nearest(x[0, t_nudge])
     print(f"step {t_nudge}: x_t = {np.round(x[0, t_nudge], 4).tolist()} -> nearest shutting input "
           f"{np.round(nudged_step, 4).tolist()} (moved {np.linalg.norm(nudged_step - x[0, t_nudge]):.4f})")
