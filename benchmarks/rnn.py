@@ -151,7 +151,7 @@ def main() -> None:
     print(f"symrecon newton (BPTT, numba): {ours:.3f} s, {frac_ours:.1%} of {n} targets <= {TOL:g}, "
           f"at most {iters} iterations")
     budget = args.budget or max(60.0, 10 * ours) * (0.5 if args.quick else 1.0)
-    lr = tune_adam(model, y[:100], 300 if args.quick else 1500)
+    lr = tune_adam(model, y[:100], 300 if args.quick else 600)
     rows = {
         f"torch Adam (lr={lr:g})": torch_loop(model, y, lambda p: torch.optim.Adam(p, lr=lr), budget, 10**9),
         "torch LBFGS": torch_loop(model, y, lambda p: torch.optim.LBFGS(p, lr=1.0, max_iter=20, history_size=20,
