@@ -37,7 +37,8 @@ __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 _WRAPPED_DENSE: "weakref.WeakKeyDictionary[Dense, Sequential]" = weakref.WeakKeyDictionary()
 
 #: what the iterative solvers handle today; other layers are refused with this pointer
-_SUPPORTED = "a chain of Dense layers (recurrent layers can be evaluated, not yet reconstructed)"
+_SUPPORTED = ("a chain of Dense layers (or a recurrent first layer with steps=T; "
+              "other recurrent layers can be evaluated, not reconstructed)")
 
 
 def _as_model(model: object) -> Sequential:

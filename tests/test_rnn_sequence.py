@@ -7,6 +7,8 @@ reconstruction is re-checked by a forward pass: model(x) reproduces y.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -80,6 +82,17 @@ def test_single_target_and_models_the_kernel_does_not_cover(rng):
     res = sr.reconstruct(stacked, y, steps=3)
     assert set(res.method) == {"newton-numpy"} and res.success.all()
     np.testing.assert_allclose(stacked(res.x), y, atol=1e-9)
+
+
+@pytest.mark.parametrize("stem", ["rnn_lstm", "rnn_simple_rnn"])
+def test_keras_fixtures_stacked_recurrent_layers(stem):
+    data = Path(__file__).parent / "data" / "keras"
+    model = sr.load_keras(data / f"{stem}.keras")
+    x = np.load(data / f"{stem}.npz")["x"]
+    y = model(x)
+    res = sr.reconstruct(model, y, steps=x.shape[1])
+    assert res.success.all(), res.message
+    np.testing.assert_allclose(model(res.x), y, atol=1e-9)
 
 
 @pytest.mark.parametrize("regularizer", ["smallness", "smoothness"])
