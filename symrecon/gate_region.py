@@ -119,8 +119,16 @@ class GateRegion:
         return self.set.nearest(arr)
 
     def latex(self) -> str:
-        """The inequalities in LaTeX (``\\emptyset`` / ``\\mathbb{R}^n`` for the two trivial answers)."""
-        return r"\mathbb{R}^{%d}" % self.n if self.set is None else self.set.latex()
+        """One inequality per row, ``a . x_t <= rhs`` (``\\emptyset`` / ``\\mathbb{R}^n`` for the trivial answers)."""
+        if isinstance(self.set, EmptySet):
+            return r"\emptyset"
+        rows = [_inequality(c.a, c.rhs) for c in self.conditions if np.any(c.a != 0)]
+        return r" \\ ".join(rows) if rows else r"\mathbb{R}^{%d}" % self.n
+
+
+def _inequality(a: Array, rhs: float) -> str:
+    terms = "".join(f" {'-' if w < 0 else '+'} {abs(w):.6g} x_{{t,{j}}}" for j, w in enumerate(a) if w != 0)
+    return f"{terms.strip().lstrip('+ ')} \\le {rhs:.6g}"
 
 
 def _as_list(value: object, what: str) -> list:

@@ -92,7 +92,9 @@ def test_single_halfspace_is_exact_and_has_latex_and_derivation(tmp_path, rng):
     z_off = h @ layer.recurrent_kernel[:, layer.units + 1] + layer.bias[layer.units + 1]
     np.testing.assert_allclose(cond.a, W, rtol=1e-15)
     np.testing.assert_allclose(cond.rhs, np.log(0.05 / 0.95) - z_off, rtol=1e-13)
-    assert r"\le" in region.latex() and "x_{1}" in region.latex()
+    text = region.latex()
+    assert text.endswith(rf"\le {cond.rhs:.6g}")
+    assert all(f"{abs(w):.6g} x_{{t,{j}}}" in text for j, w in enumerate(W))
     path = tmp_path / "region.tex"
     region.derivation.save(path)
     compile_latex(path)
