@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import symrecon as sr
 from symrecon.errors import InfeasibleTargetError, InvalidParameterError, NotInvertibleError, ShapeError
@@ -86,3 +88,14 @@ def test_refusals_name_the_problem(rng):
         sr.invert_step(rnn, h=[1.5, 0.0], h_prev=[0.0, 0.0])
     with pytest.raises(InvalidParameterError, match="'method'"):
         sr.invert_step(rnn, h=[0.5, 0.0], h_prev=[0.0, 0.0], method="gd")
+
+
+@given(seed=st.integers(0, 2**32 - 1), u=st.integers(1, 5))
+def test_simple_rnn_round_trip_law(seed, u):
+    """inv(step(x)) = x for a square, well-conditioned input kernel (closed form, ~1e-10)."""
+    rng = np.random.default_rng(seed)
+    q = np.linalg.qr(rng.normal(size=(u, u)))[0]
+    rnn = SimpleRNN(q * rng.uniform(0.5, 2.0, size=u), rng.normal(size=(u, u)) * 0.3, rng.normal(size=u) * 0.3)
+    h_prev, x = rng.normal(size=(6, u)) * 0.5, rng.normal(size=(6, u)) * 0.5
+    res = sr.invert_step(rnn, h=step(rnn, x, h_prev)["h"], h_prev=h_prev, method="analytic")
+    np.testing.assert_allclose(res.x, x, atol=1e-10)
