@@ -31,10 +31,15 @@ from .layers import ThresholdedReLU as ThresholdedReLU
 from .models import Dense as Dense
 from .models import Sequential as Sequential
 from .reconstruct import reconstruct as reconstruct
+from .gate_region import GateRegion as GateRegion
+from .gate_region import gate_region as gate_region
+from .gates import GateTrace as GateTrace
+from .gates import gate_values as gate_values
 from .recurrent import GRU as GRU
 from .recurrent import LSTM as LSTM
 from .recurrent import SimpleRNN as SimpleRNN
 from .result import Reconstruction as Reconstruction
+from .rnn_step import invert_step as invert_step
 from .sets import AffineSet as AffineSet
 from .sets import Box as Box
 from .sets import EmptySet as EmptySet
@@ -75,4 +80,6 @@ __all__ = [
     "ClassChange", "prototype", "smallest_class_change", "softmax", "softmax_preimage",
     "MILPSolver",
     "Box", "EmptySet", "Point", "Polyhedron", "Union", "preimage", "Sensitivity", "sensitivity", "shutdown_region",
+    # recurrent networks (symrecon.gates, symrecon.gate_region, symrecon.rnn_step)
+    "GateRegion", "GateTrace", "gate_region", "gate_values", "invert_step",
 ]

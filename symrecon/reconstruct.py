@@ -42,8 +42,8 @@ __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 _WRAPPED_DENSE: "weakref.WeakKeyDictionary[Dense, Sequential]" = weakref.WeakKeyDictionary()
 
 #: what the iterative solvers handle today; other layers are refused with this pointer
-_SUPPORTED = ("a chain of Dense layers, optionally ending in a Softmax layer (recurrent layers can be evaluated, "
-              "not yet reconstructed)")
+_SUPPORTED = ("a chain of Dense layers, optionally ending in a Softmax layer (or a recurrent first layer with "
+              "steps=T; other recurrent layers can be evaluated, not reconstructed)")
 
 
 #: where the kernels can run (``reconstruct(device=...)``)
@@ -185,6 +185,9 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     **options
         Method-specific options (listed below); an unknown option raises
         :class:`~symrecon.errors.InvalidParameterError`.
+        A model starting with a recurrent layer reconstructs input sequences
+        ``(N, T, n_in)``: pass ``steps=T`` (and optionally ``regularizer``,
+        ``reg_weight``, ``restarts``); see :mod:`symrecon.rnn_inverse`.
 
     Returns
     -------
@@ -208,6 +211,13 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     """
     if device not in _DEVICES:
         raise InvalidParameterError(f"device must be one of {', '.join(map(repr, _DEVICES))}; got {device!r}")
+    if getattr(model, "takes_sequences", False):  # a recurrent first layer: input sequences (rnn_inverse)
+        if device != "cpu" or x_ref is not None:
+            raise CapabilityError("sequence reconstruction runs on device='cpu' without x_ref")
+        from .rnn_inverse import reconstruct_recurrent
+
+        return reconstruct_recurrent(model, y, method, bounds=bounds, executor=executor, progress=progress, x0=x0,
+                                     tol=tol, rtol=rtol, max_iter=max_iter, **options)
     if is_classifier(model):  # a softmax output: solved on the logits (symrecon.softmax)
         if device != "cpu":
             raise CapabilityError(f"device={device!r} does not solve softmax classifiers yet; use device='cpu'")
