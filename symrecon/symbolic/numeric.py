@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
@@ -46,14 +47,20 @@ from numpy.typing import NDArray
 
 from ..activations import Activation
 from ..backends.numba.inverse import inverse_rows
+from ..backends.numba.pack import PackedModel
 from ..errors import InfeasibleTargetError
+from ..recheck import Recheck, forward_rows, max_residual
 from ..status import Status
+from ..tolerance import unit_tolerance, within
 
 __all__ = [
     "BACKENDS",
     "NUMBA_MIN_ROWS",
     "InversePlan",
     "LayerPlan",
+    "back_views",
+    "checked_reference",
+    "evaluate_checked",
     "evaluate_numba",
     "evaluate_numpy",
     "evaluate_rows",
@@ -104,36 +111,23 @@ class LayerPlan:
 
 @dataclass(frozen=True)
 class InversePlan:
-    """The layers to un-do, from the output back to the input, plus packed kernel arrays.
+    """The layers to un-do, from the output back to the input, and the packed model the kernel reads.
 
     Attributes
     ----------
     layers : tuple of LayerPlan
         In model order (first layer first); evaluation walks them in reverse.
+        Each ``back`` is a read-only view into ``packed.back``.
     consistency_rtol : float
         A tall layer accepts ``u`` when ``max|x W - u| <= rtol * (1 + max|u|)``.
+    packed : PackedModel
+        The model's one packed form (:func:`~symrecon.backends.numba.pack.pack`
+        with ``inverses=True``): the same object the iterative kernels read.
     """
 
     layers: tuple[LayerPlan, ...]
     consistency_rtol: float
-
-    def __post_init__(self):
-        # Pack everything the kernel needs into a few flat arrays (numba takes
-        # arrays, not Python objects); steps are in evaluation order.
-        steps = self.layers[::-1]
-        ints = np.array([[lp.activation.kernel_code, lp.n_out, lp.n_in, lp.kind == "tall"] for lp in steps],
-                        dtype=np.int64)
-        floats = np.array([[lp.activation.param, *_bounds(lp.activation)] for lp in steps], dtype=np.float64)
-        mats = np.concatenate([lp.back.ravel() for lp in steps])
-        kernels = np.concatenate([lp.kernel.ravel() for lp in steps])
-        biases = np.concatenate([lp.bias for lp in steps])
-        offsets = np.zeros((len(steps), 2), dtype=np.int64)  # matrix offset, bias offset
-        offsets[1:, 0] = np.cumsum([lp.back.size for lp in steps])[:-1]
-        offsets[1:, 1] = np.cumsum([lp.n_out for lp in steps])[:-1]
-        packed = (ints, floats, mats, kernels, biases, offsets)
-        for arr in packed:
-            arr.setflags(write=False)
-        object.__setattr__(self, "_packed", packed)
+    packed: PackedModel
 
     @property
     def widths(self) -> tuple[int, int]:
@@ -148,16 +142,16 @@ class InversePlan:
     def n_out(self) -> int:
         return self.widths[1]
 
-    @property
-    def packed(self) -> tuple[NDArray, ...]:
-        """``(ints, floats, mats, kernels, biases, offsets)`` for :func:`~symrecon.backends.numba.inverse.inverse_rows`."""
-        return self._packed  # type: ignore[attr-defined]
 
-
-def _bounds(act: Activation) -> tuple[float, float, float, float]:
-    """Image as ``(low, high, low_closed, high_closed)`` floats for the kernel."""
-    lo, hi, lo_open, hi_open = act.image_bounds
-    return lo, hi, float(not lo_open), float(not hi_open)
+def back_views(pm: PackedModel) -> list[NDArray[np.float64]]:
+    """Each layer's back-matrix ``B`` (n_out, n_in) as a read-only view into ``pm.back``."""
+    views = []
+    for layer in range(len(pm.codes)):
+        n_i, n_o = int(pm.sizes[layer]), int(pm.sizes[layer + 1])
+        view = pm.back[pm.w_off[layer]: pm.w_off[layer] + n_i * n_o].reshape(n_o, n_i)
+        view.setflags(write=False)
+        views.append(view)
+    return views
 
 
 # ---------------------------------------------------------------------------
@@ -192,7 +186,7 @@ def evaluate_rows(plan: InversePlan, y: NDArray[np.float64],
     y = np.ascontiguousarray(y, dtype=np.float64)
     if backend == "numpy" or (backend == "auto" and y.shape[0] < NUMBA_MIN_ROWS):
         return _numpy_rows(plan, y)
-    x, status = inverse_rows(plan.packed, plan.consistency_rtol, y)
+    x, status, _ = inverse_rows(plan.packed, plan.consistency_rtol, y)
     # The kernel's formulas and the twin's may differ in the last bit at an
     # image edge, and a row the kernel did not reach reads NOT_RUN: the
     # reference decides every row that is not EXACT.
@@ -200,6 +194,59 @@ def evaluate_rows(plan: InversePlan, y: NDArray[np.float64],
     if again.size:
         x[again], status[again] = _numpy_rows(plan, y[again])
     return x, status
+
+
+def evaluate_checked(plan: InversePlan, model: Any, y: NDArray[np.float64], atol: float, rtol: float,
+                     backend: str = "auto") -> tuple[NDArray[np.float64], NDArray[np.int8], Recheck]:
+    """:func:`evaluate_rows` plus the forward re-check of every answer, fused into the kernel.
+
+    Parameters
+    ----------
+    plan : InversePlan
+    model : Sequential
+        The model ``plan`` inverts (the NumPy re-check runs it forward).
+    y : ndarray, shape (N, n_out)
+        Validated, finite targets (not modified).
+    atol, rtol : float
+        The tolerance rule's parts (:mod:`symrecon.tolerance`).
+    backend : {"auto", "numba", "numpy"}
+        ``"numpy"``: the reference (:func:`checked_reference`); ``"auto"``:
+        the kernel for at least :data:`NUMBA_MIN_ROWS` rows.
+
+    Returns
+    -------
+    x, status
+        As :func:`evaluate_rows`.
+    recheck : Recheck
+        ``model(x)`` (N, n_out), the max-norm residual (N,) and whether every
+        unit is within tolerance (N,), re-computed from the returned ``x``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if backend == "numpy" or (backend == "auto" and y.shape[0] < NUMBA_MIN_ROWS):
+        return checked_reference(plan, model, y, atol, rtol)
+    x, status, check = inverse_rows(plan.packed, plan.consistency_rtol, y, (atol, rtol))
+    assert check is not None
+    again = np.flatnonzero(status != _EXACT)  # as in evaluate_rows: the reference decides these rows
+    if again.size:
+        xs, sts, fix = checked_reference(plan, model, y[again], atol, rtol)
+        x[again], status[again] = xs, sts
+        check.y_pred[again], check.residual[again], check.within[again] = fix
+    return x, status, check
+
+
+def checked_reference(plan: InversePlan, model: Any, y: NDArray[np.float64], atol: float,
+                      rtol: float) -> tuple[NDArray[np.float64], NDArray[np.int8], Recheck]:
+    """The NumPy twin of the fused kernel: :func:`evaluate_rows` (NumPy), then the result's own re-check.
+
+    The re-check is :func:`symrecon.recheck.forward_rows`, :func:`~symrecon.recheck.max_residual`
+    and :func:`symrecon.tolerance.within`: what :class:`~symrecon.Reconstruction` runs without a kernel.
+    """
+    x, status = _numpy_rows(plan, y)
+    y_pred = forward_rows(model, x)
+    within_tol = within(y_pred, y, unit_tolerance(model, y, atol=atol, rtol=rtol))
+    return x, status, Recheck(y_pred, max_residual(y_pred, y), within_tol)
 
 
 def _numpy_rows(plan: InversePlan, y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int8]]:
