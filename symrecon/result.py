@@ -135,8 +135,8 @@ class Reconstruction:
             ok = within(y_pred, y_target, unit_tol)
         codes = _rejudged(np.array(block.status, dtype=np.int8), ok)
         methods = np.asarray(block.method, dtype=object)
-        if methods.ndim == 0:
-            methods = np.full(n, str(block.method), dtype=object)
+        if methods.ndim == 0:  # one method for every row: a read-only view, not a million references
+            methods = np.broadcast_to(np.array(str(block.method), dtype=object), (n,))
         iters = np.broadcast_to(np.asarray(block.n_iter, dtype=np.int64), (n,))
         affine = None if block.null_basis is None else AffineSet(point=x, null_basis=block.null_basis)
         common: dict[str, Any] = {"elapsed": float(elapsed), "tol": float(tol), "rtol": float(rtol),

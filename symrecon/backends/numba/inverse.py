@@ -38,12 +38,12 @@ from ...recheck import Recheck
 from ...status import Status
 from .activations import inverse_block
 from .pack import PackedModel
-from .recheck import affine_block, forward_block, judge_row
+from .recheck import affine_block, forward_block, judge_block
 
 __all__ = ["BLOCK", "inverse_rows"]
 
 #: rows per block of the kernel (a block's working set stays in L1)
-BLOCK = 64
+BLOCK = 128
 
 _EXACT = int(Status.EXACT)
 _INFEASIBLE = int(Status.INFEASIBLE)
@@ -137,9 +137,13 @@ def _inverse_kernel(pm, y, rtol, tols, recheck, out, status, y_pred, residual, w
         bad = np.zeros(BLOCK)
         arg = np.empty(BLOCK)
         ratio = np.empty(BLOCK)
+        target = np.empty((n_y, BLOCK))
         for r in range(nb):
             for j in range(n_y):
-                cur[j, r] = y[i0 + r, j]
+                target[j, r] = y[i0 + r, j]
+        for j in range(n_y):
+            for r in range(nb):
+                cur[j, r] = target[j, r]
         cur, nxt = _back_block(pm, cur, nxt, bad, arg, ratio, nb, rtol)
         for r in range(nb):
             ok = bad[r] == 0.0
@@ -155,10 +159,11 @@ def _inverse_kernel(pm, y, rtol, tols, recheck, out, status, y_pred, residual, w
             for k in range(n_x):
                 cur[k, r] = out[i0 + r, k]
         cur, nxt = _forward_block(pm, cur, nxt, nb)
+        worst, fine = arg, ratio  # the scratch buffers, free again
+        judge_block(cur, target, nb, lo, hi, tols[0], tols[1], worst, fine)
         for r in range(nb):
-            res, fine = judge_row(cur, r, y, i0 + r, lo, hi, tols[0], tols[1])
-            residual[i0 + r] = res
-            within[i0 + r] = fine
+            residual[i0 + r] = worst[r]
+            within[i0 + r] = fine[r] > 0.0
             for j in range(n_y):
                 y_pred[i0 + r, j] = cur[j, r]
 
@@ -183,9 +188,10 @@ def inverse_rows(pm: PackedModel, rtol: float, y: NDArray[np.float64],
     Returns
     -------
     x : ndarray, shape (N, n_in)
-        NaN in the rows that are not ``EXACT``.
+        NaN in the ``INFEASIBLE`` rows (and undefined in a row still ``NOT_RUN``).
     status : ndarray of int8, shape (N,)
-        :class:`~symrecon.status.Status` codes: ``EXACT`` or ``INFEASIBLE``.
+        :class:`~symrecon.status.Status` codes: ``EXACT`` or ``INFEASIBLE``
+        (``NOT_RUN`` where the kernel did not reach a row: never, unless it failed).
     recheck : Recheck or None
         ``model(x)``, the residual and the verdict per row (with ``tols``).
     """
@@ -193,11 +199,13 @@ def inverse_rows(pm: PackedModel, rtol: float, y: NDArray[np.float64],
         raise ValueError("inverse_rows needs a model packed with inverses=True (the back-matrices)")
     y = np.ascontiguousarray(y, dtype=np.float64)
     n = y.shape[0]
-    # Filled, never np.empty: a row the kernel did not reach reads NaN / NOT_RUN.
-    out = np.full((n, pm.n_in), np.nan)
+    # The kernel writes every row it reaches; a row it did not reach keeps the
+    # NOT_RUN status, and callers redo every row that is not EXACT by the
+    # reference (:func:`symrecon.symbolic.numeric.evaluate_rows`), so the
+    # other outputs need no fill (a fill is one more pass over 100s of MB).
+    out = np.empty((n, pm.n_in))
     status = np.full(n, int(Status.NOT_RUN), dtype=np.int8)
-    check = None if tols is None else Recheck(np.full((n, pm.n_out), np.nan), np.full(n, np.inf),
-                                              np.zeros(n, dtype=np.bool_))
+    check = None if tols is None else Recheck(np.empty((n, pm.n_out)), np.empty(n), np.empty(n, dtype=np.bool_))
     bufs = check if check is not None else Recheck(np.empty((0, pm.n_out)), np.empty(0), np.empty(0, dtype=np.bool_))
     if n:
         limits = np.array(tols if tols is not None else (0.0, 0.0), dtype=np.float64)

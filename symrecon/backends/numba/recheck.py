@@ -36,7 +36,7 @@ from ...activations import get as _activation
 from .activations import act_and_deriv
 from .vecmath import exp
 
-__all__ = ["forward_block", "affine_block", "judge_row", "FLOOR"]
+__all__ = ["forward_block", "affine_block", "judge_block", "FLOOR"]
 
 #: float64 resolution floor of the tolerance rule, in units of ``|y|`` (as :mod:`symrecon.tolerance`)
 FLOOR = 4.0 * float(np.finfo(np.float64).eps)
@@ -77,14 +77,28 @@ def forward_block(code, param, col, nb):
 def affine_block(src, dst, mat, off, b, b_off, n_in, n_out, nb):
     """``dst[k, r] = b[k] + sum_j src[j, r] M[j, k]`` for ``r < nb``: ``M`` (n_in, n_out) row-major at ``mat[off]``.
 
-    ``b_off < 0``: no bias.  Rows are contiguous in every inner loop.
+    ``b_off < 0``: no bias.  Rows are contiguous in every inner loop; eight
+    inputs per pass over ``dst[k]`` (one load and store of it per eight
+    multiply-adds, about twice the speed of one per input), summed in the same
+    order as one at a time, so the rounding is the same.
     """
+    j8 = n_in - n_in % 8
     for k in range(n_out):
         acc = dst[k]
         bk = b[b_off + k] if b_off >= 0 else 0.0
         for r in range(nb):
             acc[r] = bk
-        for j in range(n_in):
+        for j in range(0, j8, 8):
+            c0, c1, c2, c3 = mat[off + j * n_out + k], mat[off + (j + 1) * n_out + k], \
+                mat[off + (j + 2) * n_out + k], mat[off + (j + 3) * n_out + k]
+            c4, c5, c6, c7 = mat[off + (j + 4) * n_out + k], mat[off + (j + 5) * n_out + k], \
+                mat[off + (j + 6) * n_out + k], mat[off + (j + 7) * n_out + k]
+            s0, s1, s2, s3, s4, s5, s6, s7 = src[j], src[j + 1], src[j + 2], src[j + 3], \
+                src[j + 4], src[j + 5], src[j + 6], src[j + 7]
+            for r in range(nb):
+                acc[r] = (acc[r] + s0[r] * c0 + s1[r] * c1 + s2[r] * c2 + s3[r] * c3
+                          + s4[r] * c4 + s5[r] * c5 + s6[r] * c6 + s7[r] * c7)
+        for j in range(j8, n_in):
             c = mat[off + j * n_out + k]
             col = src[j]
             for r in range(nb):
@@ -92,20 +106,26 @@ def affine_block(src, dst, mat, off, b, b_off, n_in, n_out, nb):
 
 
 @njit(**_FAST)
-def judge_row(pred, r, y, i, lo, hi, atol, rtol):
-    """``(residual, within)`` of one row: ``max_j |pred[j, r] - y[i, j]|`` (inf if not finite) and the tolerance rule.
+def judge_block(pred, target, nb, lo, hi, atol, rtol, worst, ok):
+    """Residual and verdict of the block's rows: ``pred[j, r]`` against ``target[j, r]`` (both unit-major).
 
-    Unit ``j`` is within when ``|pred - y| <= (atol + rtol |y|) min(1, d) + FLOOR |y|``,
-    ``d`` the distance from ``y`` to the nearer end ``lo``/``hi`` of the output
+    ``worst[r] = max_j |pred[j, r] - target[j, r]|`` (inf where not finite);
+    ``ok[r]`` (1.0 or 0.0): every unit ``j`` has
+    ``|pred - y| <= (atol + rtol |y|) min(1, d) + FLOOR |y|``, ``d`` the
+    distance from ``y`` to the nearer end ``lo``/``hi`` of the output
     activation's image (infinite ends are never near).
     """
-    worst = 0.0
-    ok = True
-    for j in range(y.shape[1]):
-        yv = y[i, j]
-        diff = abs(pred[j, r] - yv)
-        worst = max(worst, diff) if diff == diff else math.inf
-        ay = abs(yv)
-        near = min(1.0, min(yv - lo, hi - yv))
-        ok = ok & (diff <= (atol + rtol * ay) * near + FLOOR * ay)
-    return worst, ok
+    for r in range(nb):
+        worst[r] = 0.0
+        ok[r] = 1.0
+    for j in range(target.shape[0]):
+        p = pred[j]
+        t = target[j]
+        for r in range(nb):
+            yv = t[r]
+            diff = abs(p[r] - yv)
+            ay = abs(yv)
+            near = min(1.0, min(yv - lo, hi - yv))
+            fine = diff <= (atol + rtol * ay) * near + FLOOR * ay
+            ok[r] = ok[r] if fine else 0.0
+            worst[r] = max(worst[r], diff) if diff == diff else math.inf
