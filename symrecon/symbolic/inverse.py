@@ -361,7 +361,7 @@ def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTO
         raise InvalidValueError(f"consistency_rtol must be a number in (0, 1); got {consistency_rtol!r}")
     n = len(model.layers)
     null_basis = np.zeros((model.n_in, 0))
-    kinds: dict[int, str] = {}
+    kinds: dict[int, tuple[Dense, str]] = {}
     for index in range(n - 1, -1, -1):
         layer = model.layers[index]
         if not isinstance(layer, Dense):
@@ -374,10 +374,10 @@ def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTO
         kind, null = _SHAPE_RULES[_shape_kind(layer)](layer, index, n)
         if null is not None:
             null_basis = null
-        kinds[index] = kind
+        kinds[index] = (layer, kind)
     packed = pack(model, inverses=True)  # the model's one packed form, shared with the iterative kernels
     backs = back_views(packed)
-    plans = [LayerPlan(index=i, name=layer.name, activation=layer.activation, kind=kinds[i], kernel=layer.kernel,
-                       bias=layer.bias, back=backs[i]) for i, layer in enumerate(model.layers)]
+    plans = [LayerPlan(index=i, name=dense.name, activation=dense.activation, kind=kind, kernel=dense.kernel,
+                       bias=dense.bias, back=backs[i]) for i, (dense, kind) in sorted(kinds.items())]
     plan = InversePlan(layers=tuple(plans), consistency_rtol=float(consistency_rtol), packed=packed)
     return AnalyticInverse(model, plan, null_basis)

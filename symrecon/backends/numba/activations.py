@@ -32,6 +32,7 @@ from numba import njit
 
 from ...activations import SELU_ALPHA, SELU_SCALE
 from .vecmath import log as vlog
+from .vecmath import log1p as vlog1p
 
 __all__ = ["act_and_deriv", "act_vec", "inverse_block", "inverse_vec"]
 
@@ -270,16 +271,11 @@ def _inv_sigmoid(col, nb, bias, p, arg, ratio):
 @njit(**_INV)
 def _inv_tanh(col, nb, bias, p, arg, ratio):
     # artanh(v) = sign(v) log1p(w) / 2 with w = 2|v| / (1 - |v|): on |v| because 1 + w
-    # cancels for v near -1.  log1p(w) = log(u) * w / (u - 1), u = 1 + w (w itself
-    # when u == 1).  One branch-free loop: vlog vectorises (no libm call).
+    # cancels for v near -1.  One branch-free loop: vlog1p vectorises (no libm call).
     for r in range(nb):
         v = col[r]
         a = abs(v)
-        w = 2.0 * a / (1.0 - a)
-        u = 1.0 + w
-        d = u - 1.0
-        l1p = w if d == 0.0 else vlog(u) * (w / d)
-        col[r] = math.copysign(0.5 * l1p, v) - bias
+        col[r] = math.copysign(0.5 * vlog1p(2.0 * a / (1.0 - a)), v) - bias
 
 
 @njit(**_INV)

@@ -155,17 +155,16 @@ def _inverse_kernel(pm, y, rtol, tols, recheck, out, status, y_pred, residual, w
             status[i0 + r] = _EXACT if ok else _INFEASIBLE
         if not recheck:
             continue
-        for r in range(nb):  # the check starts from exactly the x that is returned
-            for k in range(n_x):
-                cur[k, r] = out[i0 + r, k]
+        # cur holds exactly the x just returned (rows that are not EXACT: reported as NaN below)
         cur, nxt = _forward_block(pm, cur, nxt, nb)
         worst, fine = arg, ratio  # the scratch buffers, free again
         judge_block(cur, target, nb, lo, hi, tols[0], tols[1], worst, fine)
         for r in range(nb):
-            residual[i0 + r] = worst[r]
-            within[i0 + r] = fine[r] > 0.0
+            solved = bad[r] == 0.0
+            residual[i0 + r] = worst[r] if solved else np.inf
+            within[i0 + r] = solved & (fine[r] > 0.0)
             for j in range(n_y):
-                y_pred[i0 + r, j] = cur[j, r]
+                y_pred[i0 + r, j] = cur[j, r] if solved else np.nan
 
 
 def inverse_rows(pm: PackedModel, rtol: float, y: NDArray[np.float64],

@@ -10,7 +10,7 @@ about one unit in the last place over the whole float64 range (tests compare
 them with NumPy's on every binade, subnormals and the special values
 included).
 
-The method is the classical one.  ``log``: ``x = 2^k m`` with ``m`` in
+The method is the classical one (``log1p`` adds the rounding error of ``1 + w``).  ``log``: ``x = 2^k m`` with ``m`` in
 ``[sqrt(1/2), sqrt(2))``, ``log(m) = 2 artanh(s)``, ``s = (m - 1) / (m + 1)``,
 whose odd series in ``s`` (coefficients ``2 / (2i + 1)``) is summed to
 degree 23 (``|s| < 0.172``).  ``exp``: ``x = k ln2 + r`` with ``|r| <= ln2 / 2``
@@ -35,7 +35,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["bits_of", "float_of", "exp", "log", "LN2_HI", "LN2_LO"]
+__all__ = ["bits_of", "float_of", "exp", "log", "log1p", "LN2_HI", "LN2_LO"]
 
 
 def _split_ln2() -> tuple[float, float]:
@@ -81,9 +81,8 @@ _VEC = {"cache": True, "inline": "always", "error_model": "numpy", "fastmath": {
 
 
 @njit(**_VEC)
-def log(x):
-    """Natural logarithm: ``-inf`` at 0, NaN below 0 or at NaN, ``inf`` at inf."""
-    small = x < _TINY
+def _log_reduced(x, small):
+    """``(log(x), k, f)`` for finite ``x > 0`` (``small``: x is subnormal): ``x = 2^k (1 + f)``, ``1 + f`` in ``[sqrt(1/2), sqrt(2))``."""
     xs = x * _TWO54 if small else x  # subnormals: scale into the normal range first
     bits = bits_of(xs)
     k = (bits - _SQRT_HALF_BITS) >> 52
@@ -104,9 +103,32 @@ def log(x):
     hfsq = 0.5 * f * f
     # log(1 + f) = f - hfsq + s (hfsq + R), R = z p: the small terms summed first
     kf = float(k) - (54.0 if small else 0.0)
-    r = kf * LN2_HI + (f - (hfsq - (s * (hfsq + z * p) + kf * LN2_LO)))
+    return kf * LN2_HI + (f - (hfsq - (s * (hfsq + z * p) + kf * LN2_LO))), k, f
+
+
+@njit(**_VEC)
+def log(x):
+    """Natural logarithm: ``-inf`` at 0, NaN below 0 or at NaN, ``inf`` at inf."""
+    r = _log_reduced(x, x < _TINY)[0]
     r = r if x < math.inf else x  # inf stays inf
     return r if x > 0.0 else (-math.inf if x == 0.0 else math.nan)
+
+
+@njit(**_VEC)
+def log1p(w):
+    """``log(1 + w)`` for ``w >= -1/2`` (relative accuracy for tiny ``w`` too); ``inf`` at inf, NaN at NaN.
+
+    ``u = 1 + w`` rounded, ``c = w - (u - 1)`` its rounding error (exact for
+    ``u >= 1/2``), and ``log(1 + w) = log(u) + c / u`` to first order, with
+    ``1 / u = 2^-k (1 - f + f^2)`` to 7 % (the correction is below an ulp of
+    ``log u`` unless ``u`` is 1 or next to it, where ``f`` is tiny): one
+    division instead of two.
+    """
+    u = 1.0 + w
+    c = w - (u - 1.0)
+    lg, k, f = _log_reduced(u, False)
+    r = lg + c * (float_of((_EXP_BIAS - k) << 52) * (1.0 - f + f * f))
+    return r if u < math.inf else u
 
 
 @njit(**_VEC)
