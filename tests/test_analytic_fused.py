@@ -28,19 +28,20 @@ ULP_BOUND = 2.0  # both sides are within about one ulp of the true value
 
 
 @njit(cache=True, error_model="numpy")
+def _map(v, log):
+    """``log(v)`` (or ``exp(v)``) elementwise through the vectorising formulas."""
+    out = np.empty_like(v)
+    for i in range(v.size):
+        out[i] = vlog(v[i]) if log else vexp(v[i])
+    return out
+
+
 def _map_exp(v):
-    out = np.empty_like(v)
-    for i in range(v.size):
-        out[i] = vexp(v[i])
-    return out
+    return _map(v, False)
 
 
-@njit(cache=True, error_model="numpy")
 def _map_log(v):
-    out = np.empty_like(v)
-    for i in range(v.size):
-        out[i] = vlog(v[i])
-    return out
+    return _map(v, True)
 
 
 def _ulps(a, b):

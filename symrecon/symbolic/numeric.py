@@ -6,20 +6,25 @@ after the other::
     u      = f_l^{-1}(a^{(l)}) - b^{(l)}        (checked: a^{(l)} in image(f_l))
     a^{(l-1)} = u @ B^{(l)}                     (B = W^{-1}, or pinv(W))
 
-Both evaluators take the same :class:`InversePlan` (the per-layer matrices
-precomputed once) and give a :class:`~symrecon.status.Status` per row
-(:func:`evaluate_rows`): ``EXACT`` for a solved row, ``INFEASIBLE`` (and NaN
-in ``x``) for a row no input can produce.  The NumPy twin is the reference:
-plain, vectorised NumPy using each activation's own ``numpy_inverse``; the
-numba kernel (:mod:`symrecon.backends.numba.inverse`) runs the whole chain
-in one parallel loop.  :func:`row_error` explains one row (which layer, unit,
+Both evaluators take the same :class:`InversePlan` (the layers, and the
+model's one :class:`~symrecon.backends.numba.pack.PackedModel`, whose
+back-matrices ``B`` the plan's layers view) and give a
+:class:`~symrecon.status.Status` per row (:func:`evaluate_rows`): ``EXACT``
+for a solved row, ``INFEASIBLE`` (and NaN in ``x``) for a row no input can
+produce.  The NumPy twin is the reference: plain, vectorised NumPy using each
+activation's own ``numpy_inverse``; the numba kernel
+(:mod:`symrecon.backends.numba.inverse`) runs the whole chain in one parallel
+loop.  :func:`evaluate_checked` also re-checks every answer by a forward
+pass, inside the kernel while the rows are in cache; its twin is
+:func:`checked_reference` (the result's own NumPy re-check).  :func:`row_error` explains one row (which layer, unit,
 value and interval), and :func:`evaluate_numpy` / :func:`evaluate_numba`
 raise that detailed :class:`~symrecon.errors.InfeasibleTargetError` for the
 first bad row, naming the row's index in the caller's batch.
 
-Also here: :func:`lambdify_matrix`, the one place SymPy expressions are turned
-into NumPy/mpmath functions (for tests of agreement between the symbolic and
-the numeric forms; the numeric paths never evaluate through SymPy).
+Also here (from :mod:`.lambdify`): :func:`lambdify_matrix`, the one place SymPy
+expressions are turned into NumPy/mpmath functions (for tests of agreement
+between the symbolic and the numeric forms; the numeric paths never evaluate
+through SymPy).
 
 Examples
 --------
@@ -37,12 +42,11 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import sympy as sp
 from numpy.typing import NDArray
 
 from ..activations import Activation
@@ -52,6 +56,7 @@ from ..errors import InfeasibleTargetError
 from ..recheck import Recheck, forward_rows, max_residual
 from ..status import Status
 from ..tolerance import unit_tolerance, within
+from .lambdify import lambdify_matrix
 
 __all__ = [
     "BACKENDS",
@@ -387,51 +392,6 @@ def _overflow_error(plan: InversePlan, row: int, n_rows: int) -> InfeasibleTarge
         f"(it overflows when un-doing layer {first.name!r})",
         layer=first.name, unit=None, value=math.inf, interval=None,
     )
-
-
-# ---------------------------------------------------------------------------
-# SymPy -> numbers (tests of agreement only)
-
-
-def _select(condlist, choicelist, default=np.nan):
-    arrays = np.broadcast_arrays(*condlist, *choicelist)
-    n = len(condlist)
-    return np.select([a.astype(bool) for a in arrays[:n]], arrays[n:], default=default)
-
-
-def lambdify_matrix(symbols: Sequence[sp.Symbol], expr: sp.Matrix,
-                    modules: str = "numpy") -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
-    """A vectorised function ``y (N, m) -> (N, k)`` from a ``k x 1`` (or ``1 x k``) SymPy matrix.
-
-    Parameters
-    ----------
-    symbols : sequence of sympy.Symbol, length m
-    expr : sympy.Matrix
-    modules : {"numpy", "mpmath"}
-        ``"mpmath"`` evaluates row by row in arbitrary precision (slow; for checks).
-
-    Returns
-    -------
-    callable
-        The generated source is kept by ``lambdify`` in the function's ``__doc__``.
-    """
-    entries = list(expr)
-    # Piecewise prints as select(conditions, values); a condition SymPy has
-    # decided (True) is a Python bool that numpy.select refuses: broadcast it.
-    namespace = [{"select": _select}, "scipy", "numpy"] if modules == "numpy" else modules
-    fn = sp.lambdify(list(symbols), entries, modules=namespace, cse=True)
-
-    def evaluate(y: NDArray[np.float64]) -> NDArray[np.float64]:
-        y = np.asarray(y, dtype=np.float64)
-        if modules == "mpmath":
-            rows = [[float(v) for v in fn(*row)] for row in y]
-            return np.array(rows, dtype=np.float64).reshape(y.shape[0], len(entries))
-        with np.errstate(all="ignore"):  # Piecewise evaluates every branch
-            cols = fn(*(y[:, i] for i in range(y.shape[1])))
-        return np.column_stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (y.shape[0],)) for c in cols])
-
-    evaluate.__doc__ = fn.__doc__
-    return evaluate
 
 
 def _inverse_of(act: Activation) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
