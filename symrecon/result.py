@@ -133,7 +133,9 @@ class Reconstruction:
             if unit_tol is None:
                 unit_tol = unit_tolerance(model, y_target, atol=tol, rtol=rtol)
             ok = within(y_pred, y_target, unit_tol)
-        codes = _rejudged(np.array(block.status, dtype=np.int8), ok)
+        status = block.status
+        mine = owned and isinstance(status, np.ndarray) and status.dtype == np.int8 and status.flags.writeable
+        codes = _rejudged(status if mine else np.array(status, dtype=np.int8), ok)  # re-judged in place when ours
         methods = np.asarray(block.method, dtype=object)
         if methods.ndim == 0:  # one method for every row: a read-only view, not a million references
             methods = np.broadcast_to(np.array(str(block.method), dtype=object), (n,))
