@@ -668,14 +668,26 @@ def robustness_section(quick: bool) -> list[str]:
 # ---------------------------------------------------------------------------
 # analytic path: through reconstruct (what users call) and the bare inverse (labelled extra)
 
+def interleaved_runs(fns: dict, repeats: int) -> tuple[dict, dict]:
+    """``({name: Timing}, {name: last result})``: one untimed call each, then the functions in turn, ``repeats`` rounds.
+
+    Interleaved so that a shared machine's load falls on every contender alike.
+    """
+    out = {name: fn() for name, fn in fns.items()}
+    times: dict = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            out[name] = fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: Timing(v) for name, v in times.items()}, out
+
+
 def analytic_throughput(repeats: int, n: int = 1_000_000):
     model, _, _ = make_problem("tanh", 10)
     layers, _ = make_layers("tanh")
     y = np_forward(layers, np.random.default_rng(11).normal(size=(n, 16)))
-    t_rec, res = timed_runs(lambda: _rec(model, y, method="analytic"), repeats)
-    ok = bool(np.all(res.success))
     inv = sr.analytic_inverse(model)
-    t_inv, x = timed_runs(lambda: inv(y), repeats)
     inverses = [np.linalg.inv(w) for w, _, _ in layers]
 
     def numpy_closed_form():
@@ -684,9 +696,13 @@ def analytic_throughput(repeats: int, n: int = 1_000_000):
             a = (np.arctanh(a) - b) @ winv
         return a
 
-    t_np, x_np = timed_runs(numpy_closed_form, repeats)
+    times, out = interleaved_runs({"reconstruct": lambda: _rec(model, y, method="analytic"),
+                                   "numpy": numpy_closed_form, "inverse": lambda: inv(y)}, max(repeats, 5))
+    res, x, x_np = out["reconstruct"], out["inverse"], out["numpy"]
+    ok = bool(np.all(res.success))
+    pairs = [a / b for a, b in zip(times["numpy"].values, times["reconstruct"].values)]
     err = float(max(np.max(np.abs(np.asarray(res.x) - x_np)), np.max(np.abs(np.asarray(x) - x_np))))
-    return {"n": n, "reconstruct": t_rec, "inverse": t_inv, "numpy": t_np, "err": err, "success": ok}
+    return {"n": n, **times, "err": err, "success": ok, "pair_ratios": [round(r, 2) for r in pairs]}
 
 
 def rate(n, t: Timing) -> str:
@@ -888,7 +904,9 @@ def main(argv=None) -> int:
              f"included): {rate(n_a, ana['reconstruct'])} (target >= 10 M/s): "
              f"{verdict(rate_rec >= TARGETS['analytic_rate'] and ana['success'])}")
     v.append(f"- analytic path vs a straightforward NumPy closed form ({rate(n_a, ana['numpy'])}): "
-             f"**{rate_rec / rate_np:.1f}x** (target >= 3x): {verdict(rate_rec / rate_np >= TARGETS['analytic_vs_numpy'])}")
+             f"**{rate_rec / rate_np:.1f}x** (target >= 3x; per interleaved pair {np.median(ana['pair_ratios']):.2f}x "
+             f"[{min(ana['pair_ratios']):.2f}–{max(ana['pair_ratios']):.2f}]): "
+             f"{verdict(rate_rec / rate_np >= TARGETS['analytic_vs_numpy'])}")
     v.append(f"- extra, not a target: the bare `analytic_inverse(model)(Y)` call: {rate(n_a, ana['inverse'])} "
              f"({n_a / ana['inverse'].median / rate_np:.1f}x NumPy); max |dx| against NumPy {ana['err']:.1e}")
     cf, cd = fresh["compile_first"], fresh["compile_damped"]

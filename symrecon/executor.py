@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._progress import run_chunked
+from .recheck import Recheck
 from .solvers._base import AbstractSolver, BlockResult, Problem
 from .status import Status
 
@@ -70,6 +71,10 @@ class _Assembly:
         self.method = np.full(n, solver.name, dtype=object)
         self.first: BlockResult | None = None
         self.sums: dict[str, int | float] = {}
+        self.n_out = problem.model.n_out
+        # the blocks' own forward re-checks, kept only when every block has one
+        self.recheck: Recheck | None = None
+        self.unchecked = False
         # rows are disjoint, but the stats are shared between the executor's threads
         self._lock = threading.Lock()
 
@@ -83,6 +88,13 @@ class _Assembly:
                 self.first = block
             for key in self.solver.additive_stats:
                 self.sums[key] = self.sums.get(key, 0) + block.stats.get(key, 0)
+            self.unchecked |= block.recheck is None
+            if block.recheck is not None and self.recheck is None:
+                n = self.x.shape[0]
+                self.recheck = Recheck(np.full((n, self.n_out), np.nan), np.full(n, np.inf), np.zeros(n, dtype=bool))
+        if block.recheck is not None and self.recheck is not None:
+            for whole, part in zip(self.recheck, block.recheck):
+                whole[start:stop] = part
 
     def result(self) -> BlockResult:
         first = self.first
@@ -90,7 +102,7 @@ class _Assembly:
         stats.update(self.sums)
         null_basis = first.null_basis if first is not None else None
         return BlockResult(x=self.x, status=self.status, n_iter=self.n_iter, method=self.method,
-                           null_basis=null_basis, stats=stats)
+                           null_basis=null_basis, stats=stats, recheck=None if self.unchecked else self.recheck)
 
 
 def run_blocks(solver: AbstractSolver, problem: Problem, executor: str = "serial") -> BlockResult:

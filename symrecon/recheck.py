@@ -3,7 +3,10 @@
 Success is never taken from a solver's word: the result re-runs the model on
 the returned ``x`` through the NumPy reference (:mod:`symrecon.backends.numpy_ref`),
 independent of the numba kernels that produced it (and, measured, faster than
-the numba forward kernel on big batches).  Rows whose ``x`` is not finite get
+the numba forward kernel on big batches).  The one exception is the closed
+form: its kernel runs the same check itself, forward from the returned ``x``
+with the kernels ``W`` while the rows are in cache, and hands a
+:class:`Recheck` over (these functions are its twin, and agreement is a test).  Rows whose ``x`` is not finite get
 NaN outputs (and an infinite residual) instead of an error.
 
 Examples
@@ -18,12 +21,29 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["forward_rows", "max_residual"]
+__all__ = ["Recheck", "forward_rows", "max_residual"]
+
+
+class Recheck(NamedTuple):
+    """The forward re-check of a block of answers, per row, when a solver ran it itself.
+
+    The analytic kernel re-runs the model on every answer while it is in
+    cache (:mod:`symrecon.backends.numba.inverse`); the result then takes
+    these arrays instead of a second pass over the batch.
+
+    ``y_pred`` (N, n_out): ``model(x)`` (NaN where ``x`` is not finite);
+    ``residual`` (N,): ``max_j |y_pred_j - y_j|`` (inf where not finite);
+    ``within`` (N,) bool: every unit within the rule of :mod:`symrecon.tolerance`.
+    """
+
+    y_pred: NDArray[np.float64]
+    residual: NDArray[np.float64]
+    within: NDArray[np.bool_]
 
 
 def forward_rows(model: Any, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .recheck import forward_rows, max_residual
+from .recheck import Recheck, forward_rows, max_residual
 from .tolerance import DEFAULT_ATOL, unit_tolerance, within
 from .sets import AffineSet
 from .status import SUCCESS_CODES, Status, advice
@@ -88,8 +88,10 @@ class Reconstruction:
     @classmethod
     def from_block(cls, problem: "Problem", block: "BlockResult", *, elapsed: float) -> "Reconstruction":
         """Assemble the result of a solver's :class:`~symrecon.solvers.BlockResult` (arrays it owns, not copied)."""
+        # a solver that re-checked its answers itself never needs the (N, n_out) tolerances
+        unit_tol = None if _recheck_of(block) is not None else problem.unit_tol
         return cls.build(problem.model, block, problem.y, tol=problem.tol, rtol=problem.rtol,
-                         unit_tol=problem.unit_tol, elapsed=elapsed, single=problem.single, owned=True)
+                         unit_tol=unit_tol, elapsed=elapsed, single=problem.single, owned=True)
 
     @classmethod
     def build(cls, model: Any, block: "BlockResult", y_target: NDArray[np.float64], *, tol: float,
@@ -104,7 +106,9 @@ class Reconstruction:
             ``x`` (N, n_in) and the solver's own verdicts: a success claim
             with a residual above tolerance becomes :attr:`Status.INACCURATE`,
             a failure claim within tolerance becomes :attr:`Status.CONVERGED`
-            (``NOT_RUN`` and ``INFEASIBLE`` rows are left as they are).
+            (``NOT_RUN`` and ``INFEASIBLE`` rows are left as they are).  Its
+            ``recheck``, when the solver's kernel ran the forward pass itself
+            (for these ``tol``, ``rtol``), is taken instead of a second pass.
         y_target : ndarray, shape (N, n_out)
         tol, rtol : float
             Absolute and relative tolerance (see :mod:`symrecon.tolerance`).
@@ -120,15 +124,21 @@ class Reconstruction:
         """
         x = np.asarray(block.x, dtype=np.float64)
         n = x.shape[0]
-        y_pred = forward_rows(model, x)
-        residual = max_residual(y_pred, y_target)
-        if unit_tol is None:
-            unit_tol = unit_tolerance(model, y_target, atol=tol, rtol=rtol)
-        ok = within(y_pred, y_target, unit_tol)
-        codes = _rejudged(np.array(block.status, dtype=np.int8), ok)
+        check = _recheck_of(block)
+        if check is not None:
+            y_pred, residual, ok = check
+        else:
+            y_pred = forward_rows(model, x)
+            residual = max_residual(y_pred, y_target)
+            if unit_tol is None:
+                unit_tol = unit_tolerance(model, y_target, atol=tol, rtol=rtol)
+            ok = within(y_pred, y_target, unit_tol)
+        status = block.status
+        mine = owned and isinstance(status, np.ndarray) and status.dtype == np.int8 and status.flags.writeable
+        codes = _rejudged(status if mine else np.array(status, dtype=np.int8), ok)  # re-judged in place when ours
         methods = np.asarray(block.method, dtype=object)
-        if methods.ndim == 0:
-            methods = np.full(n, str(block.method), dtype=object)
+        if methods.ndim == 0:  # one method for every row: a read-only view, not a million references
+            methods = np.broadcast_to(np.array(str(block.method), dtype=object), (n,))
         iters = np.broadcast_to(np.asarray(block.n_iter, dtype=np.int64), (n,))
         affine = None if block.null_basis is None else AffineSet(point=x, null_basis=block.null_basis)
         common: dict[str, Any] = {"elapsed": float(elapsed), "tol": float(tol), "rtol": float(rtol),
@@ -261,6 +271,14 @@ _KIND_BY_CODE = np.array([
 
 #: methods whose re-checked answers are certified, not local (a MILP witness is exact)
 _CERTIFIED_METHODS = ("analytic", "milp")
+
+
+def _recheck_of(block: "BlockResult") -> Recheck | None:
+    """The block's own forward re-check, if it has one for every row."""
+    check = block.recheck
+    if check is None or check.y_pred.shape[0] != np.shape(block.x)[0]:
+        return None
+    return check
 
 
 def _rejudged(codes: NDArray[np.int8], ok: NDArray[np.bool_]) -> NDArray[np.int8]:

@@ -23,10 +23,37 @@ from numpy.typing import NDArray
 
 from ..errors import CapabilityError
 from ..models import Sequential
+from ..recheck import Recheck
 
 __all__ = ["Problem", "BlockResult", "AbstractSolver"]
 
 Float64Array = NDArray[np.float64]
+
+
+class _LazyUnitTol:
+    """The ``unit_tol`` field of :class:`Problem`, computed from the problem on first read when not given.
+
+    It is (N, n_out) floats, and the closed form never reads it (its kernel
+    applies the tolerance rule row by row), so it is not built up front.
+    """
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return None  # the field's default: "compute it"
+        value = obj.__dict__.get(self._slot)
+        if value is None:
+            from ..tolerance import unit_tolerance
+
+            value = unit_tolerance(obj.model, obj.y, atol=obj.tol, rtol=obj.rtol)
+            value.setflags(write=False)
+            obj.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self._slot] = value
 
 
 @dataclass(frozen=True)
@@ -49,7 +76,8 @@ class Problem:
     tol, rtol : float
         Absolute and relative parts of the tolerance (see :mod:`symrecon.tolerance`).
     unit_tol : ndarray, shape (N, n_out), read-only
-        The allowed ``|model(x)_j - y_j|`` per target and unit.
+        The allowed ``|model(x)_j - y_j|`` per target and unit (computed on
+        first read when not given).
     max_iter : int or None
         Iteration limit (None: the solver's default).
     single : bool
@@ -68,15 +96,7 @@ class Problem:
     single: bool
     progress: bool | None = None
     rtol: float = 0.0
-    unit_tol: Float64Array | None = None
-
-    def __post_init__(self) -> None:
-        if self.unit_tol is None:
-            from ..tolerance import unit_tolerance
-
-            tol = unit_tolerance(self.model, self.y, atol=self.tol, rtol=self.rtol)
-            tol.setflags(write=False)
-            object.__setattr__(self, "unit_tol", tol)
+    unit_tol: Any = _LazyUnitTol()
 
     @property
     def row_tol(self) -> Float64Array:
@@ -135,6 +155,9 @@ class BlockResult:
         Directions that do not change the output (closed form, wide first layer).
     stats : Mapping
         Solver extras (``nfev``, ...); counts are summed over blocks by the executor.
+    recheck : Recheck or None
+        The forward re-check of ``x``, when the solver's kernel ran it (the
+        closed form); the result then takes it instead of its own pass.
     """
 
     x: Float64Array
@@ -144,6 +167,7 @@ class BlockResult:
     history: Float64Array | None = None
     null_basis: Float64Array | None = None
     stats: Mapping[str, Any] = field(default_factory=dict)
+    recheck: Recheck | None = None
 
 
 class AbstractSolver(ABC):

@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 
 from ..status import Status
 from ..symbolic.inverse import AnalyticInverse, analytic_inverse
+from ..symbolic.numeric import evaluate_checked
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
 
@@ -61,12 +62,16 @@ def analytic_rows(inv: AnalyticInverse, y: NDArray[np.float64]) -> tuple[NDArray
         Why the first infeasible row has no preimage (layer, unit, interval).
     """
     x, status = inv.evaluate_rows(y)
+    return x, status, _first_reason(inv, y, status)
+
+
+def _first_reason(inv: AnalyticInverse, y: NDArray[np.float64], status: NDArray[np.int8]) -> str | None:
+    """Why the first row that is not ``EXACT`` has no preimage (None when every row is)."""
     bad = np.flatnonzero(status != Status.EXACT)
-    reason = None
-    if bad.size:
-        err = inv.row_error(y, int(bad[0]))
-        reason = None if err is None else str(err)
-    return x, status, reason
+    if not bad.size:
+        return None
+    err = inv.row_error(y, int(bad[0]))
+    return None if err is None else str(err)
 
 
 @register
@@ -98,9 +103,11 @@ class AnalyticSolver(AbstractSolver):
 
     def solve_block(self, problem: Problem) -> BlockResult:
         inv = cached_inverse(problem.model)
-        x, status, reason = analytic_rows(inv, problem.y)
+        # the kernel re-checks every answer by a forward pass while it is in cache
+        x, status, check = evaluate_checked(inv.plan, problem.model, problem.y, problem.tol, problem.rtol)
         return BlockResult(
             x=x, status=status, n_iter=np.zeros(problem.n_targets, dtype=np.int64), method=self.name,
             null_basis=inv.null_basis if inv.is_affine else None,
-            stats={"affine_dimension": int(inv.null_basis.shape[1]), "reason": reason},
+            stats={"affine_dimension": int(inv.null_basis.shape[1]), "reason": _first_reason(inv, problem.y, status)},
+            recheck=check,
         )

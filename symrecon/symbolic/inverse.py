@@ -42,10 +42,12 @@ from ..sets import AffineSet
 from ..softmax import is_classifier, reduction
 from ..status import Status
 from .graph import substitute
+from ..backends.numba.pack import pack, rank_tolerance
 from .numeric import (
     NUMBA_MIN_ROWS,
     InversePlan,
     LayerPlan,
+    back_views,
     evaluate_rows,
     lambdify_matrix,
     row_error,
@@ -60,7 +62,7 @@ DEFAULT_CONSISTENCY_RTOL = 1e-8
 def _svd_rank(kernel: NDArray[np.float64]) -> tuple[int, NDArray, NDArray, NDArray]:
     """Numerical rank with NumPy's relative tolerance ``max(shape) * eps * s_max``."""
     u, s, vt = np.linalg.svd(kernel, full_matrices=True)
-    tol = max(kernel.shape) * np.finfo(np.float64).eps * (s[0] if s.size else 0.0)
+    tol = rank_tolerance(s, kernel.shape)
     return int(np.sum(s > tol)), u, s, vt
 
 
@@ -71,8 +73,8 @@ def _not_invertible(layer, index: int, reason: str, why: str) -> NotInvertibleEr
     )
 
 
-def _plan_full_column_rank(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
-    """Square or tall: the kernel must have rank ``n_in``; ``W^{-1}`` or the least-squares ``W^+``."""
+def _plan_full_column_rank(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray | None]:
+    """Square or tall: the kernel must have rank ``n_in`` (the packed back-matrix is ``W^{-1}`` or the least-squares ``W^+``)."""
     kind = "square" if layer.n_in == layer.n_out else "tall"
     rank, u, s, vt = _svd_rank(layer.kernel)
     if rank < layer.n_in:
@@ -80,12 +82,10 @@ def _plan_full_column_rank(layer: Dense, index: int, n_layers: int) -> tuple[str
                  f"{np.array2string(s, precision=3)})" if kind == "square" else
                  f"maps {layer.n_in} inputs to {layer.n_out} outputs with a kernel of rank {rank} < {layer.n_in}")
         raise _not_invertible(layer, index, "rank", f"{shape}: many inputs give the same output")
-    # from the SVD we already have: W = U S V^T  =>  W^+ = V S^{-1} U^T (W^{-1} when square)
-    k = s.size
-    return kind, (vt[:k].T / s) @ u[:, :k].T, None
+    return kind, None
 
 
-def _plan_wide(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, NDArray | None]:
+def _plan_wide(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray | None]:
     if index != 0:
         raise _not_invertible(layer, index, "shape",
                               f"maps {layer.n_in} inputs to {layer.n_out} outputs: its preimage of a point "
@@ -100,11 +100,11 @@ def _plan_wide(layer: Dense, index: int, n_layers: int) -> tuple[str, NDArray, N
     # x W = u: min-norm solution u W^+; directions v with v W = 0 are the
     # left-singular vectors of W beyond its rank (orthonormal by construction).
     null = np.ascontiguousarray(u[:, rank:])
-    return "wide", np.linalg.pinv(layer.kernel), null
+    return "wide", null
 
 
 #: kernel shape -> rule (one per row of the closed-form table)
-_SHAPE_RULES: dict[str, Callable[[Dense, int, int], tuple[str, NDArray, NDArray | None]]] = {
+_SHAPE_RULES: dict[str, Callable[[Dense, int, int], tuple[str, NDArray | None]]] = {
     "square": _plan_full_column_rank,
     "tall": _plan_full_column_rank,
     "wide": _plan_wide,
@@ -366,8 +366,8 @@ def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTO
     if not (isinstance(consistency_rtol, (int, float)) and 0 < consistency_rtol < 1):
         raise InvalidValueError(f"consistency_rtol must be a number in (0, 1); got {consistency_rtol!r}")
     n = len(model.layers)
-    plans: list[LayerPlan] = []
     null_basis = np.zeros((model.n_in, 0))
+    kinds: dict[int, tuple[Dense, str]] = {}
     for index in range(n - 1, -1, -1):
         layer = model.layers[index]
         if not isinstance(layer, Dense):
@@ -377,10 +377,13 @@ def analytic_inverse(model, *, consistency_rtol: float = DEFAULT_CONSISTENCY_RTO
         if not act.is_invertible:
             raise _not_invertible(layer, index, "activation",
                                   f"uses the {act.name!r} activation, which has no inverse: {act.no_inverse_reason}")
-        kind, back, null = _SHAPE_RULES[_shape_kind(layer)](layer, index, n)
+        kind, null = _SHAPE_RULES[_shape_kind(layer)](layer, index, n)
         if null is not None:
             null_basis = null
-        plans.append(LayerPlan(index=index, name=layer.name, activation=act, kind=kind, kernel=layer.kernel,
-                               bias=layer.bias, back=_frozen(back)))
-    plan = InversePlan(layers=tuple(plans[::-1]), consistency_rtol=float(consistency_rtol))
+        kinds[index] = (layer, kind)
+    packed = pack(model, inverses=True)  # the model's one packed form, shared with the iterative kernels
+    backs = back_views(packed)
+    plans = [LayerPlan(index=i, name=dense.name, activation=dense.activation, kind=kind, kernel=dense.kernel,
+                       bias=dense.bias, back=backs[i]) for i, (dense, kind) in sorted(kinds.items())]
+    plan = InversePlan(layers=tuple(plans), consistency_rtol=float(consistency_rtol), packed=packed)
     return AnalyticInverse(model, plan, null_basis)

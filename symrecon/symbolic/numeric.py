@@ -6,20 +6,25 @@ after the other::
     u      = f_l^{-1}(a^{(l)}) - b^{(l)}        (checked: a^{(l)} in image(f_l))
     a^{(l-1)} = u @ B^{(l)}                     (B = W^{-1}, or pinv(W))
 
-Both evaluators take the same :class:`InversePlan` (the per-layer matrices
-precomputed once) and give a :class:`~symrecon.status.Status` per row
-(:func:`evaluate_rows`): ``EXACT`` for a solved row, ``INFEASIBLE`` (and NaN
-in ``x``) for a row no input can produce.  The NumPy twin is the reference:
-plain, vectorised NumPy using each activation's own ``numpy_inverse``; the
-numba kernel (:mod:`symrecon.backends.numba.inverse`) runs the whole chain
-in one parallel loop.  :func:`row_error` explains one row (which layer, unit,
+Both evaluators take the same :class:`InversePlan` (the layers, and the
+model's one :class:`~symrecon.backends.numba.pack.PackedModel`, whose
+back-matrices ``B`` the plan's layers view) and give a
+:class:`~symrecon.status.Status` per row (:func:`evaluate_rows`): ``EXACT``
+for a solved row, ``INFEASIBLE`` (and NaN in ``x``) for a row no input can
+produce.  The NumPy twin is the reference: plain, vectorised NumPy using each
+activation's own ``numpy_inverse``; the numba kernel
+(:mod:`symrecon.backends.numba.inverse`) runs the whole chain in one parallel
+loop.  :func:`evaluate_checked` also re-checks every answer by a forward
+pass, inside the kernel while the rows are in cache; its twin is
+:func:`checked_reference` (the result's own NumPy re-check).  :func:`row_error` explains one row (which layer, unit,
 value and interval), and :func:`evaluate_numpy` / :func:`evaluate_numba`
 raise that detailed :class:`~symrecon.errors.InfeasibleTargetError` for the
 first bad row, naming the row's index in the caller's batch.
 
-Also here: :func:`lambdify_matrix`, the one place SymPy expressions are turned
-into NumPy/mpmath functions (for tests of agreement between the symbolic and
-the numeric forms; the numeric paths never evaluate through SymPy).
+Also here (from :mod:`.lambdify`): :func:`lambdify_matrix`, the one place SymPy
+expressions are turned into NumPy/mpmath functions (for tests of agreement
+between the symbolic and the numeric forms; the numeric paths never evaluate
+through SymPy).
 
 Examples
 --------
@@ -37,23 +42,30 @@ Examples
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-import sympy as sp
 from numpy.typing import NDArray
 
 from ..activations import Activation
 from ..backends.numba.inverse import inverse_rows
+from ..backends.numba.pack import PackedModel
 from ..errors import InfeasibleTargetError
+from ..recheck import Recheck, forward_rows, max_residual
 from ..status import Status
+from ..tolerance import unit_tolerance, within
+from .lambdify import lambdify_matrix
 
 __all__ = [
     "BACKENDS",
     "NUMBA_MIN_ROWS",
     "InversePlan",
     "LayerPlan",
+    "back_views",
+    "checked_reference",
+    "evaluate_checked",
     "evaluate_numba",
     "evaluate_numpy",
     "evaluate_rows",
@@ -104,36 +116,23 @@ class LayerPlan:
 
 @dataclass(frozen=True)
 class InversePlan:
-    """The layers to un-do, from the output back to the input, plus packed kernel arrays.
+    """The layers to un-do, from the output back to the input, and the packed model the kernel reads.
 
     Attributes
     ----------
     layers : tuple of LayerPlan
         In model order (first layer first); evaluation walks them in reverse.
+        Each ``back`` is a read-only view into ``packed.back``.
     consistency_rtol : float
         A tall layer accepts ``u`` when ``max|x W - u| <= rtol * (1 + max|u|)``.
+    packed : PackedModel
+        The model's one packed form (:func:`~symrecon.backends.numba.pack.pack`
+        with ``inverses=True``): the same object the iterative kernels read.
     """
 
     layers: tuple[LayerPlan, ...]
     consistency_rtol: float
-
-    def __post_init__(self):
-        # Pack everything the kernel needs into a few flat arrays (numba takes
-        # arrays, not Python objects); steps are in evaluation order.
-        steps = self.layers[::-1]
-        ints = np.array([[lp.activation.kernel_code, lp.n_out, lp.n_in, lp.kind == "tall"] for lp in steps],
-                        dtype=np.int64)
-        floats = np.array([[lp.activation.param, *_bounds(lp.activation)] for lp in steps], dtype=np.float64)
-        mats = np.concatenate([lp.back.ravel() for lp in steps])
-        kernels = np.concatenate([lp.kernel.ravel() for lp in steps])
-        biases = np.concatenate([lp.bias for lp in steps])
-        offsets = np.zeros((len(steps), 2), dtype=np.int64)  # matrix offset, bias offset
-        offsets[1:, 0] = np.cumsum([lp.back.size for lp in steps])[:-1]
-        offsets[1:, 1] = np.cumsum([lp.n_out for lp in steps])[:-1]
-        packed = (ints, floats, mats, kernels, biases, offsets)
-        for arr in packed:
-            arr.setflags(write=False)
-        object.__setattr__(self, "_packed", packed)
+    packed: PackedModel
 
     @property
     def widths(self) -> tuple[int, int]:
@@ -148,16 +147,16 @@ class InversePlan:
     def n_out(self) -> int:
         return self.widths[1]
 
-    @property
-    def packed(self) -> tuple[NDArray, ...]:
-        """``(ints, floats, mats, kernels, biases, offsets)`` for :func:`~symrecon.backends.numba.inverse.inverse_rows`."""
-        return self._packed  # type: ignore[attr-defined]
 
-
-def _bounds(act: Activation) -> tuple[float, float, float, float]:
-    """Image as ``(low, high, low_closed, high_closed)`` floats for the kernel."""
-    lo, hi, lo_open, hi_open = act.image_bounds
-    return lo, hi, float(not lo_open), float(not hi_open)
+def back_views(pm: PackedModel) -> list[NDArray[np.float64]]:
+    """Each layer's back-matrix ``B`` (n_out, n_in) as a read-only view into ``pm.back``."""
+    views = []
+    for layer in range(len(pm.codes)):
+        n_i, n_o = int(pm.sizes[layer]), int(pm.sizes[layer + 1])
+        view = pm.back[pm.w_off[layer]: pm.w_off[layer] + n_i * n_o].reshape(n_o, n_i)
+        view.setflags(write=False)
+        views.append(view)
+    return views
 
 
 # ---------------------------------------------------------------------------
@@ -192,7 +191,7 @@ def evaluate_rows(plan: InversePlan, y: NDArray[np.float64],
     y = np.ascontiguousarray(y, dtype=np.float64)
     if backend == "numpy" or (backend == "auto" and y.shape[0] < NUMBA_MIN_ROWS):
         return _numpy_rows(plan, y)
-    x, status = inverse_rows(plan.packed, plan.consistency_rtol, y)
+    x, status, _ = inverse_rows(plan.packed, plan.consistency_rtol, y)
     # The kernel's formulas and the twin's may differ in the last bit at an
     # image edge, and a row the kernel did not reach reads NOT_RUN: the
     # reference decides every row that is not EXACT.
@@ -200,6 +199,59 @@ def evaluate_rows(plan: InversePlan, y: NDArray[np.float64],
     if again.size:
         x[again], status[again] = _numpy_rows(plan, y[again])
     return x, status
+
+
+def evaluate_checked(plan: InversePlan, model: Any, y: NDArray[np.float64], atol: float, rtol: float,
+                     backend: str = "auto") -> tuple[NDArray[np.float64], NDArray[np.int8], Recheck]:
+    """:func:`evaluate_rows` plus the forward re-check of every answer, fused into the kernel.
+
+    Parameters
+    ----------
+    plan : InversePlan
+    model : Sequential
+        The model ``plan`` inverts (the NumPy re-check runs it forward).
+    y : ndarray, shape (N, n_out)
+        Validated, finite targets (not modified).
+    atol, rtol : float
+        The tolerance rule's parts (:mod:`symrecon.tolerance`).
+    backend : {"auto", "numba", "numpy"}
+        ``"numpy"``: the reference (:func:`checked_reference`); ``"auto"``:
+        the kernel for at least :data:`NUMBA_MIN_ROWS` rows.
+
+    Returns
+    -------
+    x, status
+        As :func:`evaluate_rows`.
+    recheck : Recheck
+        ``model(x)`` (N, n_out), the max-norm residual (N,) and whether every
+        unit is within tolerance (N,), re-computed from the returned ``x``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}; got {backend!r}")
+    y = np.ascontiguousarray(y, dtype=np.float64)
+    if backend == "numpy" or (backend == "auto" and y.shape[0] < NUMBA_MIN_ROWS):
+        return checked_reference(plan, model, y, atol, rtol)
+    x, status, check = inverse_rows(plan.packed, plan.consistency_rtol, y, (atol, rtol))
+    assert check is not None
+    again = np.flatnonzero(status != _EXACT)  # as in evaluate_rows: the reference decides these rows
+    if again.size:
+        xs, sts, fix = checked_reference(plan, model, y[again], atol, rtol)
+        x[again], status[again] = xs, sts
+        check.y_pred[again], check.residual[again], check.within[again] = fix
+    return x, status, check
+
+
+def checked_reference(plan: InversePlan, model: Any, y: NDArray[np.float64], atol: float,
+                      rtol: float) -> tuple[NDArray[np.float64], NDArray[np.int8], Recheck]:
+    """The NumPy twin of the fused kernel: :func:`evaluate_rows` (NumPy), then the result's own re-check.
+
+    The re-check is :func:`symrecon.recheck.forward_rows`, :func:`~symrecon.recheck.max_residual`
+    and :func:`symrecon.tolerance.within`: what :class:`~symrecon.Reconstruction` runs without a kernel.
+    """
+    x, status = _numpy_rows(plan, y)
+    y_pred = forward_rows(model, x)
+    within_tol = within(y_pred, y, unit_tolerance(model, y, atol=atol, rtol=rtol))
+    return x, status, Recheck(y_pred, max_residual(y_pred, y), within_tol)
 
 
 def _numpy_rows(plan: InversePlan, y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int8]]:
@@ -340,51 +392,6 @@ def _overflow_error(plan: InversePlan, row: int, n_rows: int) -> InfeasibleTarge
         f"(it overflows when un-doing layer {first.name!r})",
         layer=first.name, unit=None, value=math.inf, interval=None,
     )
-
-
-# ---------------------------------------------------------------------------
-# SymPy -> numbers (tests of agreement only)
-
-
-def _select(condlist, choicelist, default=np.nan):
-    arrays = np.broadcast_arrays(*condlist, *choicelist)
-    n = len(condlist)
-    return np.select([a.astype(bool) for a in arrays[:n]], arrays[n:], default=default)
-
-
-def lambdify_matrix(symbols: Sequence[sp.Symbol], expr: sp.Matrix,
-                    modules: str = "numpy") -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
-    """A vectorised function ``y (N, m) -> (N, k)`` from a ``k x 1`` (or ``1 x k``) SymPy matrix.
-
-    Parameters
-    ----------
-    symbols : sequence of sympy.Symbol, length m
-    expr : sympy.Matrix
-    modules : {"numpy", "mpmath"}
-        ``"mpmath"`` evaluates row by row in arbitrary precision (slow; for checks).
-
-    Returns
-    -------
-    callable
-        The generated source is kept by ``lambdify`` in the function's ``__doc__``.
-    """
-    entries = list(expr)
-    # Piecewise prints as select(conditions, values); a condition SymPy has
-    # decided (True) is a Python bool that numpy.select refuses: broadcast it.
-    namespace = [{"select": _select}, "scipy", "numpy"] if modules == "numpy" else modules
-    fn = sp.lambdify(list(symbols), entries, modules=namespace, cse=True)
-
-    def evaluate(y: NDArray[np.float64]) -> NDArray[np.float64]:
-        y = np.asarray(y, dtype=np.float64)
-        if modules == "mpmath":
-            rows = [[float(v) for v in fn(*row)] for row in y]
-            return np.array(rows, dtype=np.float64).reshape(y.shape[0], len(entries))
-        with np.errstate(all="ignore"):  # Piecewise evaluates every branch
-            cols = fn(*(y[:, i] for i in range(y.shape[1])))
-        return np.column_stack([np.broadcast_to(np.asarray(c, dtype=np.float64), (y.shape[0],)) for c in cols])
-
-    evaluate.__doc__ = fn.__doc__
-    return evaluate
 
 
 def _inverse_of(act: Activation) -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:

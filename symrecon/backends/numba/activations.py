@@ -31,12 +31,13 @@ import numpy as np
 from numba import njit
 
 from ...activations import SELU_ALPHA, SELU_SCALE
+from .vecmath import log as vlog
+from .vecmath import log1p as vlog1p
 
 __all__ = ["act_and_deriv", "act_vec", "inverse_block", "inverse_vec"]
 
 _SQRT2 = math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-_LN2 = math.log(2.0)
 
 # The inverses run on values already flagged as outside the image (the kernel
 # never branches on a row): error_model="numpy" makes 1 / 0 an inf instead of
@@ -261,34 +262,20 @@ def _inv_linear(col, nb, bias, p, arg, ratio):
 
 @njit(**_INV)
 def _inv_sigmoid(col, nb, bias, p, arg, ratio):
-    # logit(v) = log(v / (1 - v)); 1 - v is exact near 1.  Two loops so that
-    # the divisions vectorise and only the log is a scalar call.
+    # logit(v) = log(v / (1 - v)); 1 - v is exact near 1.  vlog vectorises (no libm call).
     for r in range(nb):
         v = col[r]
-        arg[r] = v / (1.0 - v)
-    for r in range(nb):
-        col[r] = math.log(arg[r]) - bias
+        col[r] = vlog(v / (1.0 - v)) - bias
 
 
 @njit(**_INV)
 def _inv_tanh(col, nb, bias, p, arg, ratio):
     # artanh(v) = sign(v) log1p(w) / 2 with w = 2|v| / (1 - |v|): on |v| because 1 + w
-    # cancels for v near -1.  log1p(w) = log(u) * w / (u - 1), u = 1 + w (exact when
-    # u == 1: then w).  Three loops so that the divisions vectorise and only the
-    # log is a scalar call.
+    # cancels for v near -1.  One branch-free loop: vlog1p vectorises (no libm call).
     for r in range(nb):
         v = col[r]
         a = abs(v)
-        w = 2.0 * a / (1.0 - a)
-        u = 1.0 + w
-        d = u - 1.0
-        tiny = d == 0.0
-        arg[r] = 2.0 if tiny else u
-        ratio[r] = math.copysign(w / _LN2 if tiny else w / d, v)  # log(2) * w / log(2) = w
-    for r in range(nb):
-        arg[r] = math.log(arg[r])
-    for r in range(nb):
-        col[r] = 0.5 * arg[r] * ratio[r] - bias
+        col[r] = math.copysign(0.5 * vlog1p(2.0 * a / (1.0 - a)), v) - bias
 
 
 @njit(**_INV)
@@ -330,7 +317,7 @@ def _inv_softsign(col, nb, bias, p, arg, ratio):
 @njit(**_INV)
 def _inv_exponential(col, nb, bias, p, arg, ratio):
     for r in range(nb):
-        col[r] = math.log(col[r]) - bias
+        col[r] = vlog(col[r]) - bias
 
 
 @njit(**_INV)

@@ -13,9 +13,19 @@ arrays that numba passes as *one* argument.  Layout with ``L`` layers:
 * ``b`` flat float64, layer ``l``'s bias from ``b_off[l]``.
 * ``codes`` (L,) int64 and ``params`` (L,) float64: each layer's
   :class:`~symrecon.activations.KernelCode` and parameter.
-* ``winv`` flat float64: ``W_l^{-1}`` of every layer (row-major, at the offsets
-  of ``w``) for the structured Gauss–Newton phase; empty when the model is not
-  a chain of square, well-conditioned layers (or the inverses were not asked for).
+* ``image`` (L, 4) float64: each layer's activation image as ``low, high,
+  low_closed, high_closed`` (ends ±inf where open-ended; 1.0 for a closed end).
+* ``back`` flat float64: each layer's back-matrix ``B_l`` (``n_out, n_in``,
+  row-major, at the offsets of ``w``): ``W_l^{-1}`` for a square layer, the
+  Moore-Penrose pseudo-inverse otherwise, both from one SVD (singular values
+  below the rank tolerance count as zero).  The closed form steps back with
+  ``a_{l-1} = (f_l^{-1}(a_l) - b_l) B_l``.  Empty unless packed with ``inverses``.
+* ``winv`` the same array as ``back`` when every layer is square and
+  well-conditioned (condition number below :data:`MAX_LAYER_COND`): the
+  layer inverses of the structured Gauss–Newton phase; empty otherwise.
+
+One model has one packed form: the closed-form kernel and the iterative ones
+read the same cached object (:func:`pack`).
 
 Examples
 --------
@@ -24,6 +34,10 @@ Examples
 >>> pm = pack(sr.Sequential([sr.Dense([[0.4, 0.1]], [-25.0, 0.0], "tanh")]))
 >>> pm.n_in, pm.n_out, pm.max_width, pm.winv.size
 (1, 2, 2, 0)
+>>> pm.image[0].tolist()                       # tanh: (-1, 1), both ends open
+[-1.0, 1.0, 0.0, 0.0]
+>>> pack(sr.Sequential([sr.Dense([[2.0]])]), inverses=True).back.tolist()
+[0.5]
 """
 
 from __future__ import annotations
@@ -35,8 +49,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["PackedModel", "Settings", "Outputs", "pack", "layer_inverses", "unpack_layers", "settings", "outputs",
-           "MAX_LAYER_COND"]
+__all__ = ["PackedModel", "Settings", "Outputs", "pack", "layer_inverses", "layer_backs", "rank_tolerance",
+           "unpack_layers", "settings", "outputs", "MAX_LAYER_COND"]
 
 #: layers whose condition number exceeds this are not inverted for the structured phase
 MAX_LAYER_COND = 1e10
@@ -54,6 +68,8 @@ class PackedModel(NamedTuple):
     codes: NDArray[np.int64]
     params: NDArray[np.float64]
     winv: NDArray[np.float64]
+    image: NDArray[np.float64]
+    back: NDArray[np.float64]
 
     @property
     def n_in(self) -> int:
@@ -71,6 +87,11 @@ class PackedModel(NamedTuple):
     def structured(self) -> bool:
         """Whether the layer inverses of the structured Gauss–Newton phase are present."""
         return self.winv.size > 0
+
+    @property
+    def has_back(self) -> bool:
+        """Whether the back-matrices of the closed form are present (packed with ``inverses``)."""
+        return self.back.size > 0
 
 
 class Settings(NamedTuple):
@@ -127,19 +148,43 @@ def outputs(n: int, n_in: int, hist_rows: int = 0) -> Outputs:
                    np.zeros((hist_rows, n_in)))
 
 
+def rank_tolerance(s: NDArray[np.float64], shape: tuple[int, ...]) -> float:
+    """NumPy's numerical-rank threshold ``max(shape) * eps * s_max`` for singular values ``s``."""
+    return float(max(shape) * np.finfo(np.float64).eps * (s[0] if s.size else 0.0))
+
+
+def layer_backs(model: Any) -> tuple[list[NDArray[np.float64]], list[float]]:
+    """Each layer's back-matrix ``B`` (n_out, n_in) and condition number, from one SVD per layer.
+
+    ``B = V S^+ U^T``: ``W^{-1}`` for a square full-rank kernel, the
+    least-squares (tall) or minimum-norm (wide) pseudo-inverse otherwise;
+    singular values at or below :func:`rank_tolerance` count as zero (and
+    make the condition number infinite).
+    """
+    backs, conds = [], []
+    for layer in model.layers:
+        k = np.asarray(layer.kernel, dtype=np.float64)
+        u, s, vt = np.linalg.svd(k, full_matrices=False)
+        keep = s > rank_tolerance(s, k.shape)
+        r = int(np.sum(keep))
+        backs.append((vt[:r].T / s[:r]) @ u[:, :r].T)
+        conds.append(float(s[0] / s[-1]) if s.size and r == s.size else np.inf)
+    return backs, conds
+
+
 def layer_inverses(model: Any) -> NDArray[np.float64] | None:
     """``W_l^{-1}`` of every layer, flattened like the packed weights; None if not a square chain.
 
     Returns None when a layer is not square or is ill-conditioned
-    (condition number above :data:`MAX_LAYER_COND`).
+    (condition number above :data:`MAX_LAYER_COND`).  The same numbers as
+    the packed ``winv`` (:func:`layer_backs`).
     """
-    parts = []
-    for layer in model.layers:
-        k = layer.kernel
-        if k.shape[0] != k.shape[1] or not np.linalg.cond(k) < MAX_LAYER_COND:
-            return None
-        parts.append(np.linalg.inv(k).ravel())
-    return np.ascontiguousarray(np.concatenate(parts))
+    if any(layer.kernel.shape[0] != layer.kernel.shape[1] for layer in model.layers):
+        return None
+    backs, conds = layer_backs(model)
+    if not all(c < MAX_LAYER_COND for c in conds):
+        return None
+    return np.ascontiguousarray(np.concatenate([b.ravel() for b in backs]))
 
 
 #: packed forms already built, per model object (models are immutable: read-only weights)
@@ -156,8 +201,10 @@ def pack(model: Any, inverses: bool = False) -> PackedModel:
     ----------
     model : Sequential
     inverses : bool, default False
-        Also store the layer inverses of the structured Gauss–Newton phase
-        (left empty when :func:`layer_inverses` says the chain has none).
+        Also store the back-matrices of the closed form (``back``) and the
+        layer inverses of the structured Gauss–Newton phase (``winv``, left
+        empty unless every layer is square and well-conditioned): one SVD per
+        layer, so solvers that need neither skip it.
 
     Returns
     -------
@@ -172,11 +219,22 @@ def pack(model: Any, inverses: bool = False) -> PackedModel:
     return cached[inverses]
 
 
+def _image(act: Any) -> list[float]:
+    low, high, low_open, high_open = act.image_bounds
+    return [low, high, float(not low_open), float(not high_open)]
+
+
 def _pack(model: Any, inverses: bool) -> PackedModel:
     layers = model.layers
     sizes = np.array([layers[0].n_in] + [layer.n_out for layer in layers], dtype=np.int64)
     counts = [layer.kernel.size for layer in layers]
-    winv = layer_inverses(model) if inverses else None
+    back = winv = np.empty(0)
+    if inverses:
+        backs, conds = layer_backs(model)
+        back = np.ascontiguousarray(np.concatenate([b.ravel() for b in backs]))
+        square = all(layer.kernel.shape[0] == layer.kernel.shape[1] for layer in layers)
+        if square and all(c < MAX_LAYER_COND for c in conds):
+            winv = back  # the same numbers: one array, not a copy
     return PackedModel(
         sizes=sizes,
         # transposed: row j holds the weights into unit j (contiguous dot products)
@@ -187,7 +245,9 @@ def _pack(model: Any, inverses: bool) -> PackedModel:
         b_off=np.concatenate([[0], np.cumsum(sizes[1:])[:-1]]).astype(np.int64),
         codes=np.array([layer.activation.kernel_code for layer in layers], dtype=np.int64),
         params=np.array([layer.activation.param for layer in layers], dtype=np.float64),
-        winv=np.empty(0) if winv is None else winv,
+        winv=winv,
+        image=np.array([_image(layer.activation) for layer in layers], dtype=np.float64).reshape(len(layers), 4),
+        back=back,
     )
 
 
