@@ -118,8 +118,10 @@ def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bo
                       max_iter=limit, single=single, progress=None if progress is None else bool(progress),
                       rtol=rtol_value)
     # interval bound propagation over the box: unreachable targets are refused before any iteration
-    assert problem.unit_tol is not None
-    check_reachable(model, y_batch, problem.unit_tol, lower, upper)
+    # (only with bounds: the per-unit tolerance is computed when first read, and unbounded runs need not)
+    if lower is not None and upper is not None:
+        assert problem.unit_tol is not None
+        check_reachable(model, y_batch, problem.unit_tol, lower, upper)
     return problem
 
 

@@ -4,7 +4,7 @@ The same computation as the CPU kernel :mod:`symrecon.backends.numba.inverse`
 and through the same helpers (the image check, the activation inverses and
 the tall-layer consistency check are the CPU backend's functions, compiled
 for the device; the back-multiplication is written for one target): a thread holds its target as
-a column of two local arrays and walks the plan's steps, output layer first::
+a column of two local arrays and walks the packed model's layers, output layer first::
 
     u         = f_l^{-1}(a^{(l)}) - b^{(l)}     (flagged when a^{(l)} is outside image(f_l))
     a^{(l-1)} = u @ B^{(l)}                     (B = W^{-1}, or pinv(W))
@@ -67,8 +67,12 @@ def _back_multiply(cur, nxt, mats, mo, n_out, n_in):
 
 
 @cuda.jit
-def _closed_form_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, out, status):
-    """Thread ``t``: ``out[t]`` (n_in,) and ``status[t]`` for the target ``y[t]`` (n_out,)."""
+def _closed_form_kernel(y, sizes, codes, params, image, b, b_off, w_off, back, wk, rtol, out, status):
+    """Thread ``t``: ``out[t]`` (n_in,) and ``status[t]`` for the target ``y[t]`` (n_out,).
+
+    Reads the model's one packed form (:class:`~symrecon.backends.numba.pack.PackedModel`, packed with
+    ``inverses=True``), output layer first, as the CPU kernel does.
+    """
     t = cuda.grid(1)
     if t >= y.shape[0]:
         return
@@ -80,16 +84,15 @@ def _closed_form_kernel(y, ints, floats, mats, kernels, biases, offsets, rtol, o
     bad[0] = 0.0
     for j in range(y.shape[1]):
         cur[j, 0] = y[t, j]
-    ko = 0  # offset of this step's kernel in `kernels`
-    for s in range(ints.shape[0]):
-        code, n_out, n_in = ints[s, 0], ints[s, 1], ints[s, 2]
+    for layer in range(codes.shape[0] - 1, -1, -1):
+        n_in, n_out = sizes[layer], sizes[layer + 1]
         for j in range(n_out):
-            check_image(cur[j], bad, 1, floats[s, 1], floats[s, 2], floats[s, 3] > 0.0, floats[s, 4] > 0.0)
-            invert_block(code, floats[s, 0], biases[offsets[s, 1] + j], cur[j], arg, ratio, 1)
-        _back_multiply(cur, nxt, mats, offsets[s, 0], n_out, n_in)
-        if ints[s, 3]:
-            check_tall(cur, nxt, kernels, ko, n_out, n_in, 1, rtol, bad)
-        ko += n_out * n_in
+            check_image(cur[j], bad, 1, image[layer, 0], image[layer, 1], image[layer, 2] > 0.0,
+                        image[layer, 3] > 0.0)
+            invert_block(codes[layer], params[layer], b[b_off[layer] + j], cur[j], arg, ratio, 1)
+        _back_multiply(cur, nxt, back, w_off[layer], n_out, n_in)
+        if n_out > n_in:
+            check_tall(cur, nxt, wk, w_off[layer], n_out, n_in, 1, rtol, bad)
         cur, nxt = nxt, cur
     ok = bad[0] == 0.0
     for k in range(out.shape[1]):
@@ -124,7 +127,9 @@ def closed_form_rows(plan: Any, y: NDArray[np.float64],
     from ...symbolic.numeric import evaluate_rows
 
     y = np.ascontiguousarray(y, dtype=np.float64)
-    ints, floats, mats, kernels, biases, offsets = (cuda.to_device(np.ascontiguousarray(a)) for a in plan.packed)
+    pm = plan.packed
+    arrays = [cuda.to_device(np.ascontiguousarray(a)) for a in (pm.sizes, pm.codes, pm.params, pm.image, pm.b,
+                                                               pm.b_off, pm.w_off, pm.back, pm.wk)]
     rtol = float(plan.consistency_rtol)
     n = y.shape[0]
     x = np.full((n, plan.n_in), np.nan)
@@ -132,8 +137,7 @@ def closed_form_rows(plan: Any, y: NDArray[np.float64],
 
     def launch(stream: Any, rows: int, dev_in: Any, dev_out: Any) -> None:
         blocks = (rows + THREADS - 1) // THREADS
-        _closed_form_kernel[blocks, THREADS, stream](dev_in[0], ints, floats, mats, kernels, biases, offsets, rtol,
-                                                     dev_out[0], dev_out[1])
+        _closed_form_kernel[blocks, THREADS, stream](dev_in[0], *arrays, rtol, dev_out[0], dev_out[1])
 
     stats = run_chunks(cuda, launch, [y], [x, status], chunk)
     again = np.flatnonzero(status != _EXACT)
