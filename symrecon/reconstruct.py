@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -22,6 +23,7 @@ from .errors import (
     ShapeError,
     UnsupportedLayerError,
 )
+from .distributed import is_dask_array
 from .executor import EXECUTORS, run_blocks
 from .models import Dense, Sequential
 from .result import Reconstruction
@@ -29,6 +31,11 @@ from .solvers import SOLVERS, AbstractSolver, Problem, get_solver, methods_help
 from .solvers._common import start_points
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 from .validation import as_batch, as_real_array, check_bounds, check_max_iter, check_tol
+
+if TYPE_CHECKING:
+    import dask.array
+
+    from .distributed import DaskReconstruction
 
 __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 
@@ -116,18 +123,32 @@ def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> 
     return get_solver(method, **options)
 
 
+@overload
+def reconstruct(model: Sequential | Dense, y: "dask.array.Array", method: str | AbstractSolver = "auto", *,
+                x0: object = None, bounds: object = None, tol: float | None = None, rtol: float | None = None,
+                max_iter: int | None = None, progress: bool | None = None, executor: str = "serial",
+                **options: object) -> "DaskReconstruction": ...
+
+
+@overload
 def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractSolver = "auto", *,
                 x0: ArrayLike | None = None, bounds: object = None, tol: float | None = None,
                 rtol: float | None = None, max_iter: int | None = None, progress: bool | None = None,
-                executor: str = "serial", **options: object) -> Reconstruction:
+                executor: str = "serial", **options: object) -> Reconstruction: ...
+
+
+def reconstruct(model, y, method="auto", *, x0=None, bounds=None, tol=None, rtol=None, max_iter=None,
+                progress=None, executor="serial", **options):
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
     ----------
     model : Sequential or Dense
         A chain of dense layers (Keras layout).
-    y : array_like, shape (n_out,) or (N, n_out)
-        Target output(s); one result per row.
+    y : array_like, shape (n_out,) or (N, n_out), or dask.array.Array (N, n_out)
+        Target output(s); one result per row.  A dask array gives a lazy
+        :class:`~symrecon.distributed.DaskReconstruction` (see
+        :mod:`symrecon.distributed`).
     method : str or AbstractSolver, default "auto"
         A registered method (listed below) or a solver instance.
     x0 : array_like, shape (n_in,) or (N, n_in), optional
@@ -175,6 +196,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:
         raise InvalidParameterError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}; got {executor!r}")
+    if is_dask_array(y):  # a lazy result, one task per chunk (symrecon.distributed); Dask loaded only then
+        from .distributed import check_executor_for_dask, reconstruct_dask
+
+        check_executor_for_dask(executor)
+        return reconstruct_dask(model, y, solver, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter)
     problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
                            rtol=rtol)
     solver.check_capabilities(problem)
