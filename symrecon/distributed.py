@@ -147,10 +147,12 @@ def _aligned_x0(x0: object, y: "da.Array", n_in: int) -> tuple["da.Array | None"
         if row.shape != (n_in,):
             raise ShapeError(f"x0 must have shape ({n_in},) or (N, {n_in}) to match y; got shape {np.shape(x0)}")
         return None, row
-    arr = x0 if is_dask_array(x0) else da.from_array(as_real_array(x0, "starting point x0"), chunks=y.chunks[0])
-    assert isinstance(arr, da.Array)
-    if arr.shape != (y.shape[0], n_in):
-        raise ShapeError(f"x0 must have shape ({n_in},) or ({y.shape[0]}, {n_in}) to match y; got shape {arr.shape}")
+    arr = x0 if is_dask_array(x0) else as_real_array(x0, "starting point x0")
+    if np.ndim(arr) != 2 or np.shape(arr) != (y.shape[0], n_in):
+        raise ShapeError(f"x0 must have shape ({n_in},) or ({y.shape[0]}, {n_in}) to match y; got shape "
+                         f"{np.shape(arr)}")
+    if not is_dask_array(arr):
+        arr = da.from_array(arr, chunks=(y.chunks[0], -1))
     return arr.rechunk((y.chunks[0], -1)), None
 
 
@@ -181,7 +183,7 @@ def reconstruct_dask(model: "Sequential", y: "da.Array", solver: AbstractSolver,
     width = seq.n_in + seq.n_out + len(COLUMNS)
     arrays = (y,) if x0_blocks is None else (y, x0_blocks)
     packed = da.map_blocks(_solve_chunk, *arrays, job, dtype=np.float64, chunks=(y.chunks[0], (width,)),
-                           name=f"symrecon-{solver.name}", meta=np.empty((0, 0), dtype=np.float64))
+                           token=f"symrecon-{solver.name}", meta=np.empty((0, 0), dtype=np.float64))
     from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 
     return DaskReconstruction(packed=packed, y_target=y, n_in=seq.n_in, n_out=seq.n_out, method_names=names,
