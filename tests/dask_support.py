@@ -7,6 +7,7 @@ spawned workers unpickle them by reference).
 from __future__ import annotations
 
 import os
+import sys
 import time
 from contextlib import contextmanager
 
@@ -25,7 +26,7 @@ except ImportError:
 
 import symrecon as sr
 
-__all__ = ["dask", "da", "distributed", "tanh_problem", "local_cluster", "slow_identity", "kernel_cache_counts",
+__all__ = ["dask", "da", "distributed", "tanh_problem", "local_cluster", "slow_identity", "kernel_cache_counts", "inherited_parent_state",
            "assert_same_rows"]
 
 
@@ -41,11 +42,17 @@ def tanh_problem(n: int, width: int = 4, seed: int = 0):
 @contextmanager
 def local_cluster(n_workers: int = 2, **kwargs):
     """A ``LocalCluster`` of single-threaded worker processes started by *spawn* (never fork: numba has threads)."""
+    sys._dask_support_parent = os.getpid()  # a forked worker would inherit this; a spawned one cannot
     with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
         with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                      dashboard_address=None, **kwargs) as cluster:
+                                      dashboard_address=":0", **kwargs) as cluster:
             with distributed.Client(cluster) as client:
                 yield client
+
+
+def inherited_parent_state() -> bool:
+    """Whether this process carries state set in the test process (true only for a forked child)."""
+    return hasattr(sys, "_dask_support_parent")
 
 
 def slow_identity(block: np.ndarray, delay: float) -> np.ndarray:
@@ -56,8 +63,6 @@ def slow_identity(block: np.ndarray, delay: float) -> np.ndarray:
 
 def kernel_cache_counts() -> tuple[int, int]:
     """``(cache hits, cache misses)`` of every symrecon numba kernel in this process (misses = compilations)."""
-    import sys
-
     from numba.core.dispatcher import Dispatcher
 
     hits = misses = 0
