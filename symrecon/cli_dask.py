@@ -150,26 +150,26 @@ def _compute(client: Any, collections: list[Any], progress: bool) -> list[Any]:
     """``dask.compute`` of everything in one pass, with Dask's progress bar on runs of more than a few seconds."""
     import dask
 
-    if client is None:
-        with ExitStack() as stack:
-            # a Parquet write (a dataframe expression) beside the array summary: Dask warns that it
-            # materialises the expression, which is what lets both share each chunk's solver task
-            stack.enter_context(warnings.catch_warnings())
-            warnings.filterwarnings("ignore", message="Computing mixed collections", category=UserWarning)
+    with ExitStack() as stack:
+        # a Parquet write (a dataframe expression) beside the array summary: Dask warns that it
+        # materialises the expression, which is what lets both share each chunk's solver task
+        stack.enter_context(warnings.catch_warnings())
+        warnings.filterwarnings("ignore", message="Computing mixed collections", category=UserWarning)
+        if client is None:
             if progress:
                 from dask.diagnostics import ProgressBar
 
                 stack.enter_context(ProgressBar(minimum=AUTO_THRESHOLD, out=sys.stderr))
             return list(dask.compute(*collections))
-    import distributed
+        import distributed
 
-    futures = client.compute(collections)
-    if progress:
-        try:
-            distributed.wait(futures, timeout=AUTO_THRESHOLD)
-        except distributed.TimeoutError:
-            distributed.progress(futures)
-    return list(client.gather(futures))
+        futures = client.compute(collections)
+        if progress:
+            try:
+                distributed.wait(futures, timeout=AUTO_THRESHOLD)
+            except distributed.TimeoutError:
+                distributed.progress(futures)
+        return list(client.gather(futures))
 
 
 def invert_targets(args: Any, out: Any) -> int:
