@@ -92,10 +92,12 @@ def read_targets(path: Path) -> Any:
         import zarr
 
         node = zarr.open(str(path), mode="r")
-        component = "y" if isinstance(node, zarr.Group) else None
-        if component is not None and component not in node:
-            raise InvalidParameterError(f"--targets {path}: a Zarr group without an array 'y'; "
-                                        f"it holds {sorted(node.array_keys())}")
+        component = None
+        if isinstance(node, zarr.Group):
+            component = "y"
+            if "y" not in node:
+                raise InvalidParameterError(f"--targets {path}: a Zarr group without an array 'y'; "
+                                            f"it holds {sorted(node.array_keys())}")
         return da.from_zarr(str(path), component=component).astype(np.float64)
     import dask.dataframe as dd
 
@@ -215,7 +217,7 @@ def _annotate(path: Path, res: Any, summary: dict[str, Any]) -> None:
     import zarr
 
     group = zarr.open_group(str(path), mode="r+")
-    group.attrs.update({"status_names": {int(s): s.name for s in Status}, "method_names": list(res.method_names),
+    group.attrs.update({"status_names": {str(int(s)): s.name for s in Status}, "method_names": list(res.method_names),
                         "summary": summary, "tol": res.tol, "rtol": res.rtol})
 
 

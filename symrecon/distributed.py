@@ -134,7 +134,7 @@ def _check_targets(y: "da.Array", n_out: int) -> tuple["da.Array", tuple[str, ..
     return y, notes
 
 
-def _aligned_x0(x0: object, y: "da.Array", n_in: int) -> tuple["da.Array | None", NDArray[np.float64] | None]:
+def _aligned_x0(x0: Any, y: "da.Array", n_in: int) -> tuple["da.Array | None", NDArray[np.float64] | None]:
     """``x0`` as one row for all targets, or as a dask array with ``y``'s row chunks."""
     import dask.array as da
 
@@ -147,13 +147,11 @@ def _aligned_x0(x0: object, y: "da.Array", n_in: int) -> tuple["da.Array | None"
         if row.shape != (n_in,):
             raise ShapeError(f"x0 must have shape ({n_in},) or (N, {n_in}) to match y; got shape {np.shape(x0)}")
         return None, row
-    arr = x0 if is_dask_array(x0) else as_real_array(x0, "starting point x0")
+    arr: Any = x0 if is_dask_array(x0) else as_real_array(x0, "starting point x0")
     if np.ndim(arr) != 2 or np.shape(arr) != (y.shape[0], n_in):
         raise ShapeError(f"x0 must have shape ({n_in},) or ({y.shape[0]}, {n_in}) to match y; got shape "
                          f"{np.shape(arr)}")
-    if not is_dask_array(arr):
-        arr = da.from_array(arr, chunks=(y.chunks[0], -1))
-    return arr.rechunk((y.chunks[0], -1)), None
+    return da.asarray(arr).rechunk((y.chunks[0], -1)), None
 
 
 def reconstruct_dask(model: "Sequential", y: "da.Array", solver: AbstractSolver, *, x0: object = None,
@@ -278,7 +276,9 @@ class DaskReconstruction:
     @property
     def method(self) -> "da.Array":
         """The concrete method per row, shape (N,), object (str)."""
-        return self._col("method").map_blocks(_names_of, self.method_names, dtype=object)
+        import dask.array as da
+
+        return da.map_blocks(_names_of, self._col("method"), self.method_names, dtype=object)
 
     def summary(self, **compute_kwargs: Any) -> dict[str, Any]:
         """Counts per status and method, successes and the worst residual, as plain Python (JSON-safe).

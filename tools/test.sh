@@ -15,7 +15,7 @@ fi
 # torch 2.13.0 (CPU) is Keras's backend for the live-Keras tests; pinning it keeps
 # pip from fetching a multi-GB CUDA build.
 python3 -m pip install -q torch==2.13.0
-python3 -m pip install -q -e ".[test,keras]"
+python3 -m pip install -q -e ".[test,keras,dask]"
 
 # The editable install must be what `import symrecon` finds outside the checkout.  An
 # older symrecon (before the per-user kernel cache) left numba's *.nbi/*.nbc files in
