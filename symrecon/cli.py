@@ -117,7 +117,8 @@ def _build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------
 # output files: checked before the work, written without following links
 
-def _check_output(option: str, path: Path, *, force: bool, suffixes: tuple[str, ...] | None = None) -> Path:
+def _check_output(option: str, path: Path, *, force: bool, suffixes: tuple[str, ...] | None = None,
+                  folder_ok: bool = False) -> Path:
     """Refuse an output path before any work is done; returns the absolute path.
 
     Raises
@@ -141,7 +142,7 @@ def _check_output(option: str, path: Path, *, force: bool, suffixes: tuple[str, 
     if stat.S_ISLNK(st.st_mode):
         raise OutputPathError(f"{option} {path}: is a symbolic link; symrecon never writes through links "
                               "(remove it or choose another name)")
-    if not stat.S_ISREG(st.st_mode):
+    if not (stat.S_ISREG(st.st_mode) or (folder_ok and stat.S_ISDIR(st.st_mode))):  # folder_ok: a .zarr store
         raise OutputPathError(f"{option} {path}: exists and is not a regular file")
     if not force:
         raise OutputPathError(f"{option} {path}: exists; pass --force to overwrite it")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import stat
 import sys
 import time
 import warnings
@@ -62,24 +61,6 @@ def _store_format(option: str, path: Path) -> str:
     if fmt is None:
         raise InvalidParameterError(f"{option} {path}: expected a name ending in {' or '.join(STORE_FORMATS)}")
     return fmt
-
-
-def _check_store_output(path: Path, force: bool) -> Path:
-    """An output store (a folder, or a Parquet file): refused before any work when it cannot be written."""
-    from .cli import OutputPathError
-
-    path = Path(os.path.abspath(path))
-    if not path.parent.is_dir():
-        raise OutputPathError(f"--out {path}: the folder {path.parent} does not exist (create it first)")
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return path
-    if stat.S_ISLNK(st.st_mode):
-        raise OutputPathError(f"--out {path}: is a symbolic link; symrecon never writes through links")
-    if not force:
-        raise OutputPathError(f"--out {path}: exists; pass --force to overwrite it")
-    return path
 
 
 def read_targets(path: Path) -> Any:
@@ -178,7 +159,7 @@ def invert_targets(args: Any, out: Any) -> int:
     """``symrecon invert MODEL --targets ... --out ...``; returns the exit code (0: every target reached)."""
     import symrecon as sr
 
-    from .cli import OutputPathError, _batch_summary
+    from .cli import OutputPathError, _batch_summary, _check_output
 
     if args.y:
         raise InvalidParameterError("give the targets either with --y or with --targets, not both")
@@ -188,7 +169,7 @@ def invert_targets(args: Any, out: Any) -> int:
     if args.out is None:
         raise OutputPathError("--targets needs --out: a .zarr or .parquet output for the reconstructed inputs")
     fmt = _store_format("--out", args.out)
-    out_path = _check_store_output(args.out, args.force)
+    out_path = _check_output("--out", args.out, force=args.force, folder_ok=True)
     if out_path == Path(os.path.abspath(args.targets)):
         raise OutputPathError(f"--out {out_path}: is also the --targets input; choose another name")
     model = sr.load_keras(args.model)
