@@ -20,6 +20,25 @@ Scheduler
     ``dask.distributed`` scheduler at that address (``tcp://host:8786``).
     A progress bar (Dask's diagnostics, on stderr) appears when the run
     takes longer than a few seconds, unless ``--no-progress``.
+
+Examples
+--------
+>>> import numpy as np, dask.array as da
+>>> from pathlib import Path
+>>> from symrecon.cli import main
+>>> from symrecon.cli_dask import read_targets
+>>> da.to_zarr(da.from_array(np.linspace(50.0, 150.0, 6).reshape(6, 1), chunks=2), "y.zarr")
+>>> read_targets(Path("y.zarr")).chunks
+((2, 2, 2), (1,))
+>>> import symrecon as sr
+>>> model = sr.__file__.replace("__init__.py", "data/writeup_linear.keras")
+>>> main(["invert", model, "--targets", "y.zarr", "--out", "x.zarr"])  # doctest: +ELLIPSIS
+[[Reconstruction]]
+    targets       6
+    within tol    6 (100.00 %)
+...
+wrote inputs .../x.zarr
+0
 """
 
 from __future__ import annotations

@@ -63,7 +63,14 @@ COLUMNS = ("residual", "status", "n_iter", "success", "method")
 
 
 def is_dask_array(value: object) -> bool:
-    """True for a :class:`dask.array.Array`; never imports Dask (only asks whether it is loaded)."""
+    """True for a :class:`dask.array.Array`; never imports Dask (only asks whether it is loaded).
+
+    Examples
+    --------
+    >>> import numpy as np, dask.array as da
+    >>> is_dask_array(da.zeros((4, 2), chunks=2)), is_dask_array(np.zeros((4, 2)))
+    (True, False)
+    """
     module = sys.modules.get("dask.array")
     return module is not None and isinstance(value, module.Array)
 
@@ -163,6 +170,15 @@ def reconstruct_dask(model: "Sequential", y: "da.Array", solver: AbstractSolver,
     options on a one-row stand-in problem, the shape, dtype and chunks of
     ``y`` and of ``x0``.  Values (finite, inside the output image) are checked
     per chunk when it runs, with the same errors as in memory.
+
+    Examples
+    --------
+    >>> import dask.array as da, symrecon as sr
+    >>> m = sr.Sequential([sr.Dense([[2.0, 0.0], [0.0, 1.0]], [0.0, 1.0], "tanh")])
+    >>> sr.reconstruct(m, da.zeros((10, 3), chunks=5))
+    Traceback (most recent call last):
+    ...
+    symrecon.errors.ShapeError: dask targets y must have shape (N, 2) to match the model's n_out = 2; got shape (10, 3)
     """
     import dask
     import dask.array as da
