@@ -113,3 +113,29 @@ def test_wrong_width_and_missing_targets_exit_2(tmp_path, capsys):
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["invert", KERAS_LINEAR]) == 2
     assert "invert needs targets" in capsys.readouterr().err
+
+
+def test_force_overwrites_a_store_and_links_are_never_written_through(tmp_path, linear_targets, capsys):
+    out = tmp_path / "x.zarr"
+    args = ["invert", KERAS_LINEAR, "--targets", str(tmp_path / "y.zarr"), "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    assert main(args) == 2 and "exists; pass --force" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
+    link = tmp_path / "link.zarr"
+    link.symlink_to(out)
+    assert main([*args[:-3], "--out", str(link), "--force"]) == 2
+    assert "symbolic link" in capsys.readouterr().err
+
+
+def test_targets_not_all_reached_exit_1(tmp_path, monkeypatch, capsys):
+    model, y = tanh_problem(300)
+    y = y.copy()
+    y[7] = 0.9999  # no input of this net reaches it
+    da.to_zarr(da.from_array(y, chunks=(100, 4)), str(tmp_path / "y.zarr"))
+    monkeypatch.setattr(sr, "load_keras", lambda path: model)
+    rc = main(["invert", "unused.keras", "--targets", str(tmp_path / "y.zarr"), "--out", str(tmp_path / "x.parquet"),
+               "--method", "newton", "--no-progress"])
+    assert rc == 1
+    assert "299 of 300 targets within tolerance" in capsys.readouterr().out
+    frame = pd.read_parquet(tmp_path / "x.parquet")
+    assert len(frame) == 300 and not frame["success"][7] and frame["success"].sum() == 299
