@@ -54,7 +54,7 @@ from .status import Status
 if TYPE_CHECKING:
     import dask.array as da
 
-    from .models import Sequential
+    from .models import Dense, Sequential
 
 __all__ = ["is_dask_array", "reconstruct_dask", "DaskReconstruction", "COLUMNS"]
 
@@ -161,7 +161,7 @@ def _aligned_x0(x0: Any, y: "da.Array", n_in: int) -> tuple["da.Array | None", N
     return da.asarray(arr).rechunk((y.chunks[0], -1)), None
 
 
-def reconstruct_dask(model: "Sequential", y: "da.Array", solver: AbstractSolver, *, x0: object = None,
+def reconstruct_dask(model: "Sequential | Dense", y: "da.Array", solver: AbstractSolver, *, x0: object = None,
                      bounds: object = None, tol: float | None = None, rtol: float | None = None,
                      max_iter: int | None = None) -> "DaskReconstruction":
     """The lazy path of :func:`symrecon.reconstruct` for a dask array of targets (called by it).

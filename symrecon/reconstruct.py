@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -137,8 +137,10 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
                 executor: str = "serial", **options: object) -> Reconstruction: ...
 
 
-def reconstruct(model, y, method="auto", *, x0=None, bounds=None, tol=None, rtol=None, max_iter=None,
-                progress=None, executor="serial", **options):
+def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver = "auto", *, x0: Any = None,
+                bounds: object = None, tol: float | None = None, rtol: float | None = None,
+                max_iter: int | None = None, progress: bool | None = None, executor: str = "serial",
+                **options: object) -> "Reconstruction | DaskReconstruction":
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
@@ -165,7 +167,8 @@ def reconstruct(model, y, method="auto", *, x0=None, bounds=None, tol=None, rtol
     max_iter : int, optional
         Iteration limit for iterative methods (default: the method's own).
     progress : bool, optional
-        Progress bar for long batches (default: automatic).
+        Progress bar for long batches (default: automatic); for dask targets
+        use Dask's own (``dask.diagnostics.ProgressBar``, ``distributed.progress``).
     executor : {"serial", "threads"}, default "serial"
         How blocks of targets are scheduled (see :mod:`symrecon.executor`).
     **options
