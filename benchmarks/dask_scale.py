@@ -149,11 +149,13 @@ def report(n: int, chunk: int, memory: list[dict], dasked: list[dict], base_rss:
     t_mem = float(np.median([m["t"] for m in memory]))
     t_dask = float(np.median([d["t"] for d in dasked]))
     overhead = t_dask / t_mem - 1.0
+    pairs = [d["t"] / m["t"] for m, d in zip(memory, dasked)]  # each A/B pair ran back to back
     assert all(m["n_success"] == n for m in memory) and all(d["n_success"] == n for d in dasked)
     print(f"in memory : {t_mem:.3g} s  ({n / t_mem:,.0f} targets/s)  runs {[round(m['t'], 3) for m in memory]}")
     print(f"dask 2x1  : {t_dask:.3g} s  ({n / t_dask:,.0f} targets/s)  runs {[round(d['t'], 3) for d in dasked]}")
     print(f"overhead  : {overhead:+.1%} (t_dask / t_memory - 1; target <= {TARGET_OVERHEAD:.0%}): "
-          f"{'met' if overhead <= TARGET_OVERHEAD else 'NOT met'}")
+          f"{'met' if overhead <= TARGET_OVERHEAD else 'NOT met'}; per A/B pair: "
+          f"{', '.join(f'{r - 1:+.0%}' for r in pairs)} (median {float(np.median(pairs)) - 1:+.1%})")
     chunk_mb = chunk * (16 + 16 + 16 + 5) * 8 / MB  # y, x, y_pred and the per-row columns of one chunk
     print(f"one chunk's arrays ~{chunk_mb:.0f} MB; all of x {n * 16 * 8 / MB:.0f} MB")
     print(f"peak RSS, in-memory process: {max(m['rss'] for m in memory):.0f} MB")
