@@ -10,6 +10,8 @@ Examples
     Two targets of a two-output model, by Gauss-Newton.
 ``symrecon invert model.keras --y 100 --y 200 --out x.csv``
     Also write every reconstructed input (and its target, residual, method, n_iter) to a file.
+``symrecon invert model.keras --targets y.zarr --out x.zarr [--scheduler tcp://host:8786]``
+    Targets too many for memory, chunk by chunk through Dask (see :mod:`symrecon.cli_dask`).
 
 Output files (``--latex``, ``--plot``, ``--out``) are checked before any work:
 the folder must exist, the file must not exist (unless ``--force``), and a
@@ -92,7 +94,7 @@ def _build_parser() -> argparse.ArgumentParser:
                                      "reconstructed input x (a table for several targets).",
                          epilog=EXIT_CODES, formatter_class=fmt)
     inv.add_argument("model", type=Path, help=".keras or .h5 file")
-    inv.add_argument("--y", action="append", type=_parse_target, required=True,
+    inv.add_argument("--y", action="append", type=_parse_target,
                      help="target output, comma-separated; repeat for several targets; write --y=-0.5,0.2 when "
                           "the first value is negative")
     inv.add_argument("--method", default="auto", help="auto, analytic, newton, gd, scipy, ... (default: %(default)s)")
@@ -106,13 +108,17 @@ def _build_parser() -> argparse.ArgumentParser:
     inv.add_argument("--force", action="store_true", help="overwrite existing output files (never symbolic links)")
     inv.add_argument("--no-progress", action="store_true", help="never show a progress bar (default: shown for "
                                                                 "batches expected to take more than a few seconds)")
+    from .cli_dask import add_arguments
+
+    add_arguments(inv)  # --targets, --scheduler: batches too large for memory, through Dask
     return parser
 
 
 # ---------------------------------------------------------------------------
 # output files: checked before the work, written without following links
 
-def _check_output(option: str, path: Path, *, force: bool, suffixes: tuple[str, ...] | None = None) -> Path:
+def _check_output(option: str, path: Path, *, force: bool, suffixes: tuple[str, ...] | None = None,
+                  folder_ok: bool = False) -> Path:
     """Refuse an output path before any work is done; returns the absolute path.
 
     Raises
@@ -136,7 +142,7 @@ def _check_output(option: str, path: Path, *, force: bool, suffixes: tuple[str, 
     if stat.S_ISLNK(st.st_mode):
         raise OutputPathError(f"{option} {path}: is a symbolic link; symrecon never writes through links "
                               "(remove it or choose another name)")
-    if not stat.S_ISREG(st.st_mode):
+    if not (stat.S_ISREG(st.st_mode) or (folder_ok and stat.S_ISDIR(st.st_mode))):  # folder_ok: a .zarr store
         raise OutputPathError(f"{option} {path}: exists and is not a regular file")
     if not force:
         raise OutputPathError(f"{option} {path}: exists; pass --force to overwrite it")
@@ -300,6 +306,12 @@ def _plot_bytes(model, res, suffix: str) -> bytes:
 def _invert(args, out) -> int:
     import symrecon as sr
 
+    if args.targets is not None:
+        from .cli_dask import invert_targets
+
+        return invert_targets(args, out)
+    if not args.y:
+        raise sr.InvalidParameterError("invert needs targets: --y VALUES (repeatable) or --targets FILE.zarr|.parquet")
     outputs = _check_outputs(args)  # before loading or solving: a bad path costs nothing
     model = sr.load_keras(args.model)
     lengths = {len(t) for t in args.y}

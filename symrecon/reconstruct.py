@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import weakref
+from typing import TYPE_CHECKING, Any, overload
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -24,6 +25,7 @@ from .errors import (
     ShapeError,
     UnsupportedLayerError,
 )
+from .distributed import is_dask_array
 from .executor import EXECUTORS, run_blocks
 from .models import Dense, Sequential
 from .result import Reconstruction
@@ -34,6 +36,11 @@ from .solvers._common import start_points
 from .solvers.nearest import nearest_solver
 from .tolerance import DEFAULT_ATOL, DEFAULT_RTOL
 from .validation import as_batch, as_real_array, check_bounds, check_max_iter, check_tol
+
+if TYPE_CHECKING:
+    import dask.array
+
+    from .distributed import DaskReconstruction
 
 __all__ = ["reconstruct", "make_problem", "resolve_solver"]
 
@@ -141,19 +148,35 @@ def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> 
     return get_solver(method, **options)
 
 
+@overload
+def reconstruct(model: Sequential | Dense, y: "dask.array.Array", method: str | AbstractSolver = "auto", *,
+                x0: object = None, bounds: object = None, tol: float | None = None, rtol: float | None = None,
+                max_iter: int | None = None, progress: bool | None = None, executor: str = "serial",
+                **options: object) -> "DaskReconstruction": ...
+
+
+@overload
 def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractSolver = "auto", *,
                 x0: ArrayLike | None = None, bounds: object = None, tol: float | None = None,
                 rtol: float | None = None, max_iter: int | None = None, progress: bool | None = None,
-                executor: str = "serial", x_ref: ArrayLike | None = None, device: str = "cpu",
-                **options: object) -> Reconstruction:
+                executor: str = "serial", x_ref: Any = None, device: str = "cpu",
+                **options: object) -> Reconstruction: ...
+
+
+def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver = "auto", *, x0: Any = None,
+                bounds: object = None, tol: float | None = None, rtol: float | None = None,
+                max_iter: int | None = None, progress: bool | None = None, executor: str = "serial",
+                x_ref: Any = None, device: str = "cpu", **options: object) -> "Reconstruction | DaskReconstruction":
     """Find the input ``x`` for which ``model(x) = y``.
 
     Parameters
     ----------
     model : Sequential or Dense
         A chain of dense layers (Keras layout).
-    y : array_like, shape (n_out,) or (N, n_out)
-        Target output(s); one result per row.
+    y : array_like, shape (n_out,) or (N, n_out), or dask.array.Array (N, n_out)
+        Target output(s); one result per row.  A dask array gives a lazy
+        :class:`~symrecon.distributed.DaskReconstruction` (see
+        :mod:`symrecon.distributed`).
     method : str or AbstractSolver, default "auto"
         A registered method (listed below) or a solver instance.
     x0 : array_like, shape (n_in,) or (N, n_in), optional
@@ -170,7 +193,8 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     max_iter : int, optional
         Iteration limit for iterative methods (default: the method's own).
     progress : bool, optional
-        Progress bar for long batches (default: automatic).
+        Progress bar for long batches (default: automatic); for dask targets
+        use Dask's own (``dask.diagnostics.ProgressBar``, ``distributed.progress``).
     executor : {"serial", "threads"}, default "serial"
         How blocks of targets are scheduled (see :mod:`symrecon.executor`).
     x_ref : array_like, shape (n_in,) or (N, n_in), optional
@@ -213,6 +237,10 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     """
     if device not in _DEVICES:
         raise InvalidParameterError(f"device must be one of {', '.join(map(repr, _DEVICES))}; got {device!r}")
+    if is_dask_array(y) and (device != "cpu" or x_ref is not None or getattr(model, "takes_sequences", False)
+                             or is_classifier(model)):
+        raise CapabilityError("dask targets are solved for chains of Dense layers on device='cpu' without x_ref; "
+                              "compute the array (y.compute()) for the other cases")
     if getattr(model, "takes_sequences", False):  # a recurrent first layer: input sequences (rnn_inverse)
         if device != "cpu" or x_ref is not None:
             raise CapabilityError("sequence reconstruction runs on device='cpu' without x_ref")
@@ -235,6 +263,11 @@ def reconstruct(model: Sequential | Dense, y: ArrayLike, method: str | AbstractS
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:
         raise InvalidParameterError(f"executor must be one of {', '.join(map(repr, EXECUTORS))}; got {executor!r}")
+    if is_dask_array(y):  # a lazy result, one task per chunk (symrecon.distributed); Dask loaded only then
+        from .distributed import check_executor_for_dask, reconstruct_dask
+
+        check_executor_for_dask(executor)
+        return reconstruct_dask(model, y, solver, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter)
     problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
                            rtol=rtol)
     solver.check_capabilities(problem)

@@ -15,9 +15,10 @@ fi
 # torch 2.13.0 (CPU) is Keras's backend for the live-Keras tests; pinning it keeps
 # pip from fetching a multi-GB CUDA build.
 python3 -m pip install -q torch==2.13.0
+# dask: dask, distributed, zarr, pyarrow (tests/test_dask*.py)
 # cuda: numba-cuda and the CUDA toolkit wheels (no GPU needed): the GPU kernels run under numba's
 # simulator and compile to PTX in tests/test_cuda.py
-python3 -m pip install -q -e ".[test,keras,cuda]"
+python3 -m pip install -q -e ".[test,keras,cuda,dask]"
 
 # The editable install must be what `import symrecon` finds outside the checkout.  An
 # older symrecon (before the per-user kernel cache) left numba's *.nbi/*.nbc files in
