@@ -152,7 +152,7 @@ def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> 
 def reconstruct(model: Sequential | Dense, y: "dask.array.Array", method: str | AbstractSolver = "auto", *,
                 x0: object = None, bounds: object = None, tol: float | None = None, rtol: float | None = None,
                 max_iter: int | None = None, progress: bool | None = None, executor: str = "serial",
-                **options: object) -> "DaskReconstruction": ...
+                x_ref: Any = None, device: str = "cpu", **options: object) -> "DaskReconstruction": ...
 
 
 @overload
