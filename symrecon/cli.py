@@ -208,8 +208,11 @@ def _batch_summary(res) -> str:
             ("within tol", f"{s['n_success']} ({100.0 * s['n_success'] / s['n_targets']:.2f} %)"),
             ("max residual", f"{s['max_residual']:.3e}"), ("tolerance", f"{s['tol']:.1e}"),
             ("methods", ", ".join(f"{k}: {v}" for k, v in s["methods"].items())),
-            ("kind", ", ".join(f"{k}: {v}" for k, v in zip(*np.unique(res.kind.astype(str), return_counts=True)))),
             ("elapsed", f"{res.elapsed:.4g} s"), ("message", res.message)]
+    kinds = getattr(res, "kind", None)  # per row; a Dask run's summary has counts only (symrecon.cli_dask)
+    if kinds is not None:
+        counts = zip(*np.unique(np.asarray(kinds).astype(str), return_counts=True))
+        rows.insert(5, ("kind", ", ".join(f"{k}: {v}" for k, v in counts)))
     return "\n".join(["[[Reconstruction]]", *(f"    {k:<13} {v}" for k, v in rows)])
 
 

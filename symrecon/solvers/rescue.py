@@ -14,7 +14,8 @@ stage on the rows the previous ones left:
    (``x = (f^{-1}(h) - b) W^+`` from the output back, with ``h`` clipped
    into each activation's image);
 3. **random restarts** ``x ~ N(0, s^2)`` (``s`` cycling over
-   :data:`RESTART_SCALES`), clipped into the box, from a fixed seed; at
+   :data:`RESTART_SCALES`), clipped into the box, seeded by each row's target (a
+   row's answer does not depend on the block it is solved in); at
    least two rounds, and no more once a round reaches no further target
    (unreachable targets do not pay for every round);
 4. optionally **scipy ``trf``** per row from the caller's start (a Python
@@ -65,6 +66,9 @@ RESTART_SCALES = (1.0, 0.5, 2.0, 3.0)
 LAST_RESORT_ROWS = 64
 #: hidden values are clipped this far (relative to the image's width, or absolutely) inside an open image
 IMAGE_MARGIN = 1e-6
+
+#: the random restarts' seed (mixed with the round and each row's target)
+_SEED = 20240611
 
 Solve = Callable[[Problem], BlockResult]
 
@@ -161,6 +165,21 @@ def _restart(solve: Solve, problem: Problem, best: _Best, starts: NDArray[np.flo
         best.offer(rows, solve(_sub(problem, rows, x0)))
 
 
+def _random_starts(problem: Problem, rows: NDArray[np.intp], k: int) -> NDArray[np.float64]:
+    """Round ``k``'s random starts for ``rows`` (other rows: zero), seeded by each row's target.
+
+    Seeded per row, not per block, so that a row's answer does not depend on
+    which block (chunk, Dask task) it was solved in.
+    """
+    n_in = problem.model.n_in
+    starts = np.zeros((problem.n_targets, n_in))
+    scale = RESTART_SCALES[k % len(RESTART_SCALES)]
+    for r in rows:
+        entropy = [_SEED, k, *np.frombuffer(problem.y[r].tobytes(), dtype=np.uint32).tolist()]
+        starts[r] = np.random.default_rng(np.random.SeedSequence(entropy)).normal(size=n_in) * scale
+    return starts
+
+
 def rescue(solve: Solve, problem: Problem, block: BlockResult, restarts: int,
            last_resort: Solve | None = None) -> tuple[BlockResult, dict[str, int]]:
     """Re-run ``solve`` on ``block``'s unconverged rows (stages: module docstring); ``block`` is updated in place.
@@ -189,10 +208,9 @@ def rescue(solve: Solve, problem: Problem, block: BlockResult, restarts: int,
         return block, {"n_rescued": 0, "restarts": 0}
     _continuation(solve, problem, best)
     _restart(solve, problem, best, pinv_start(problem.model, problem.y))
-    rng = np.random.default_rng(20240611)
     made = 0
     for k in range(restarts):
-        starts = rng.normal(size=(problem.n_targets, problem.model.n_in)) * RESTART_SCALES[k % len(RESTART_SCALES)]
+        starts = _random_starts(problem, best.open_rows(), k)
         before = best.open_rows().size
         _restart(solve, problem, best, starts)
         made += 1
