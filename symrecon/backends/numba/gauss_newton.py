@@ -38,7 +38,7 @@ from ...status import LaneState, Status
 from .forward import forward_jac_lanes, forward_store_lanes
 from .primitives import (
     FASTMATH, LANES, Lanes, cholesky_lanes, frozen, lane_residual, load_lane, next_lane, record_lane, run_lane_kernel,
-    solve_lanes, target_tol, verdict,
+    solve_lanes, tol_at, verdict,
 )
 
 __all__ = ["lm_batch", "gn_square_batch", "compile_kernels", "MU_START", "MU_GROW", "MU_SHRINK", "MU_FLOOR", "MAX_TRIES",
@@ -81,7 +81,7 @@ class _GnState(NamedTuple):
     zbuf: Any
 
 
-@njit(cache=True, fastmath=FASTMATH, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _gn_step(pm, s, lanes, ys, out_off):
     """``x_new = x - J^{-1} r`` per lane, pushed back through the layer inverses.
 
@@ -132,15 +132,15 @@ def _gn_step(pm, s, lanes, ys, out_off):
                 x_new[k, l] = x[k, l] + v[k, l]
 
 
-@njit(cache=True, fastmath=FASTMATH, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _gn_decide(s, lanes, ys, cfg, out_off, out, record, x0s, next_t, stop):
     """Accept every busy lane's trial point or hand it over, apply the ladder, retire and reload lanes.
 
-    Returns ``(next_t, busy)``.  One call per round, not per lane, and the
-    tuple fields read once into locals: every pass of a tuple of arrays costs
-    a reference-count update per array, which per lane made the phase 40 % slower.
+    Returns ``(next_t, busy)``.  Inlined, tuple fields read once, and in the lane loop a call with arrays only
+    for a lane that retires: each array passed costs a reference-count update (10 to 40 % of the phase).
     """
     target, fresh, it, x, x_new, cost, ok, acts = lanes.target, lanes.fresh, s.it, s.x, s.x_new, s.cost, s.ok, s.acts
+    tols, max_iter = cfg.tol, cfg.max_iter
     busy = False
     for l in range(LANES):
         t = target[l]
@@ -161,8 +161,9 @@ def _gn_decide(s, lanes, ys, cfg, out_off, out, record, x0s, next_t, stop):
                 x[k, l] = x_new[k, l]
             if record:
                 record_lane(out, it[l], x, l)
-            st = verdict(r_new, target_tol(cfg, t), it[l], cfg.max_iter, False)
-        next_t = next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop)  # retires only on a verdict
+            st = verdict(r_new, tol_at(tols, t), it[l], max_iter, False)
+        if st != LaneState.RUNNING.value:
+            next_t = next_lane(l, st, x, out, it, target, fresh, x_new, x0s, next_t, stop)
         busy = busy or target[l] >= 0
     return next_t, busy
 
@@ -325,20 +326,20 @@ def _no_decreasing_step(tries, solved, step, scale, x, l):
     return tries >= MAX_TRIES or (solved and step <= STEP_FLOOR * (1.0 + xmax)) or not (scale > 0.0)
 
 
-@njit(cache=True, fastmath=FASTMATH, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@njit(cache=True, fastmath=FASTMATH, inline="always")
 def _lm_decide(s, lanes, ys, cfg, out, record, x0s, next_t, stop):
     """Accept or reject every busy lane's trial point, apply the ladder, retire and reload lanes.
 
     Accepted: move to the trial point, shrink ``mu`` (to 0 below ``MU_FLOOR``).
     Rejected: grow ``mu`` and retry, or STALLED.  A fresh lane takes its start
     point, continuing the iteration count of the structured phase.  Returns
-    ``(next_t, busy)``; one call per round with the tuple fields read once
-    (see :func:`_gn_decide` for why).
+    ``(next_t, busy)``; written like :func:`_gn_decide` (see there for why).
     """
     L = LANES
     target, fresh = lanes.target, lanes.fresh
     x, x_new, r, vals, jac, jac_new = s.x, s.x_new, s.r, s.out, s.jac, s.jac_new
     cost, mu, it, gain, tries, solved = s.cost, s.mu, s.it, s.gain, s.tries, s.solved
+    step, scale, tols, max_iter = s.step, s.scale, cfg.tol, cfg.max_iter
     busy = False
     for l in range(L):
         t = target[l]
@@ -366,15 +367,15 @@ def _lm_decide(s, lanes, ys, cfg, out, record, x0s, next_t, stop):
             if record:
                 record_lane(out, it[l], x, l)
             # out of iterations with a last step that barely helped: settled on a non-zero residual
-            at_minimum = it[l] >= cfg.max_iter and gain[l] <= PROGRESS_RTOL
-            st = verdict(r_max, target_tol(cfg, t), it[l], cfg.max_iter, at_minimum)
+            at_minimum = it[l] >= max_iter and gain[l] <= PROGRESS_RTOL
+            st = verdict(r_max, tol_at(tols, t), it[l], max_iter, at_minimum)
         else:
             tries[l] += 1
             mu[l] = MU_START if mu[l] == 0.0 else mu[l] * MU_GROW
-            st = LaneState.RUNNING.value
-            if _no_decreasing_step(tries[l], solved[l], s.step[l], s.scale[l], x, l):
-                st = Status.STALLED.value
-        next_t = next_lane(l, st, x, out, it, lanes, x_new, x0s, next_t, stop)  # retires only on a verdict
+            stalled = _no_decreasing_step(tries[l], solved[l], step[l], scale[l], x, l)
+            st = Status.STALLED.value if stalled else LaneState.RUNNING.value
+        if st != LaneState.RUNNING.value:
+            next_t = next_lane(l, st, x, out, it, target, fresh, x_new, x0s, next_t, stop)
         busy = busy or target[l] >= 0
     return next_t, busy
 
@@ -386,8 +387,7 @@ def _lm_chunk(pm, cfg, x0s, ys, first, stop, out, record):
     ``out.iters`` on entry: iterations already spent per target (counted towards ``max_iter``).
     """
     L = LANES
-    n0 = pm.sizes[0]
-    m = pm.sizes[pm.sizes.shape[0] - 1]
+    n0, m = pm.sizes[0], pm.sizes[pm.sizes.shape[0] - 1]
     mw = np.max(pm.sizes)
     wide = m < n0
     s = _lm_state(n0, m, min(n0, m))
