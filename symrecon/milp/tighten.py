@@ -99,10 +99,14 @@ def _tighten_layer(net: PLNetwork, zb: ZBounds, layer: int, lower: Float64Array,
     lo_r, hi_r = M.for_target(y, band)
     Ez, ez = M.pre[layer]
     n = 0
+    breaks = np.asarray(net.layers[layer].hinges.breaks, dtype=np.float64)
     for i in unstable_units(net, zb, layer):
         if time.perf_counter() > deadline:
             break
+        before = (zb[layer][0][i], zb[layer][1][i])
         for sign in (1.0, -1.0):
+            if not np.any((zb[layer][0][i] < breaks) & (breaks < zb[layer][1][i])):
+                break               # one-signed already: its other bound is no big-M constant any more
             status, value = _lp(M, sign * Ez[i], lo_r, hi_r)
             n += 1
             if status == _INFEASIBLE:
@@ -115,8 +119,8 @@ def _tighten_layer(net: PLNetwork, zb: ZBounds, layer: int, lower: Float64Array,
                 lo[i] = max(lo[i], bound - _slack(bound))
             else:
                 hi[i] = min(hi[i], bound + _slack(bound))
-        if zb[layer][0][i] > zb[layer][1][i]:      # crossed: the region is empty up to the slack
-            return True, n
+        if zb[layer][0][i] > zb[layer][1][i]:      # only numerical noise crosses them: no proof, keep the old ones
+            zb[layer][0][i], zb[layer][1][i] = before
     return False, n
 
 
