@@ -13,7 +13,8 @@ of targets (see :mod:`symrecon.milp`):
    point (the network is affine on it): a feasible LP is a witness;
 3. *milp*: bounds of every hidden pre-activation by interval propagation,
    tightened for this target by LPs over the relaxed model *with* the output
-   rows (:mod:`symrecon.milp.tighten`; an infeasible one is already a proof),
+   rows when the MILP is small (at most ``TIGHTEN_MAX_HINGES`` unstable
+   hinges; :mod:`symrecon.milp.tighten`; an infeasible LP is already a proof),
    then the big-M MILP with those bounds, with :func:`scipy.optimize.milp`
    (HiGHS), within what is left of ``time_limit``:
    a witness, a proof of infeasibility (``Status.INFEASIBLE``, ``x`` NaN, the
