@@ -4,6 +4,8 @@
   a fixed on/off pattern makes the network one affine map.
 * :mod:`.formulation` — the big-M model over a box (bounds from
   :mod:`symrecon.bounds`, interval propagation through the graph ops).
+* :mod:`.tighten` — bounds tightened per target: LPs over the relaxed model
+  with the output rows (an infeasible one proves the target unreachable).
 * :mod:`.distance` — L1 / L-infinity distance to a reference as a linear objective.
 * :mod:`.search` — one target: pattern LP, MILP, polish, verdict (witness,
   proof of infeasibility, or undecided).

@@ -27,7 +27,7 @@ Examples
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sps
@@ -88,6 +88,9 @@ class MILPModel:
     n_in, n_out : int
     out_offset : ndarray, shape (n_out,)
         The output is ``A[-n_out:] @ v + out_offset``.
+    pre : list of (ndarray (n_l, n_vars), ndarray (n_l,))
+        Every layer's pre-activation as ``z = pre[l][0] @ v + pre[l][1]``
+        (what bound tightening optimises).
     """
 
     A: sps.csr_matrix
@@ -100,6 +103,7 @@ class MILPModel:
     n_in: int
     n_out: int
     out_offset: Float64Array
+    pre: list[tuple[Float64Array, Float64Array]] = field(default_factory=list)
 
     @property
     def n_vars(self) -> int:
@@ -145,8 +149,10 @@ def build_model(net: PLNetwork, zbounds: list[tuple[Float64Array, Float64Array]]
     E[:, :n_in] = np.eye(n_in)
     e = np.zeros(n_in)
     binaries = []
+    pre = []
     for layer, (r0, d0), (zlo, zhi) in zip(net.layers, slots, zbounds):
         Ez, ez = layer.W.T @ E, e @ layer.W + layer.b
+        pre.append((Ez, ez))
         h, n = layer.hinges, layer.n_out
         E_next, e_next = h.alpha * Ez, h.alpha * ez + h.beta
         for j, (w, t) in enumerate(zip(h.weights, h.breaks)):
@@ -159,7 +165,7 @@ def build_model(net: PLNetwork, zbounds: list[tuple[Float64Array, Float64Array]]
         E, e = E_next, e_next
     rows.add(E, np.zeros(len(e)), np.zeros(len(e)))
     A, lo, hi = rows.finish()
-    return MILPModel(A, lo, hi, lb, ub, integrality, binaries, n_in, len(e), e)
+    return MILPModel(A, lo, hi, lb, ub, integrality, binaries, n_in, len(e), e, pre)
 
 
 def _hinge_rows(rows: Rows, Es: Float64Array, es: Float64Array, L: Float64Array, U: Float64Array, r: slice,

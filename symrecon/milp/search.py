@@ -23,7 +23,7 @@ Examples
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +33,7 @@ from ..models import Sequential
 from ..status import Status
 from .distance import with_distance
 from .formulation import MILPModel, build_model, hinge_bounds
+from .tighten import tighten_for_target
 from .network import PLNetwork
 
 __all__ = ["Searcher", "Verdict", "PROOF_BAND", "polish", "pattern_lp"]
@@ -47,6 +48,14 @@ SCIPY_SOLVED, SCIPY_INFEASIBLE = 0, 2
 _POLISH_STEPS = 4
 #: a hinge this close (relative) to its breakpoint may be on either side of it
 _KINK = 1e-6
+#: the most of a target's time the target-aware bound tightening (LPs) may take before the MILP
+TIGHTEN_SHARE = 0.3
+#: passes of the target-aware bound tightening (the second, with the first's bounds, often halves the MILP's time)
+TIGHTEN_ROUNDS = 2
+#: tighten only MILPs with at most this many unstable hinges: measured on the OMLT benchmark, 2 x 32 LPs proved
+#: every unreachable 8 -> 32 -> 8 target, while on 8 -> 64 -> 64 -> 8 and 16 -> 128 -> 128 -> 16 the LPs
+#: (15+ ms each) made no unit one-signed and only took time from the MILP
+TIGHTEN_MAX_HINGES = 64
 
 
 @dataclass(frozen=True)
@@ -135,12 +144,15 @@ class Searcher:
     milp_model: MILPModel
     lower: Float64Array
     upper: Float64Array
+    #: interval bounds of every pre-activation over the box (tightened per target before the MILP)
+    zbounds: list[tuple[Float64Array, Float64Array]] = field(default_factory=list)
 
     @classmethod
     def build(cls, model: Sequential, lower: Float64Array, upper: Float64Array) -> "Searcher":
         """Bounds by interval propagation, then the big-M model."""
         net = PLNetwork.from_model(model)
-        return cls(model, net, build_model(net, hinge_bounds(model, lower, upper), lower, upper), lower, upper)
+        zb = hinge_bounds(model, lower, upper)
+        return cls(model, net, build_model(net, zb, lower, upper), lower, upper, zb)
 
     def _residual(self, x: Float64Array, y: Float64Array) -> Float64Array:
         return np.abs(self.net.forward(x[None])[0] - y)
@@ -165,14 +177,23 @@ class Searcher:
         ``x_ref`` (optimal when the status is ``CONVERGED`` and the stage
         ``"milp"``; the best found when the time ran out).
         """
-        M = self.milp_model
+        t0 = time.perf_counter()
         band = np.maximum(unit_tol, PROOF_BAND)
+        M = self.milp_model
+        if self.zbounds and int(M.integrality.sum()) <= TIGHTEN_MAX_HINGES:
+            tight = tighten_for_target(self.net, self.zbounds, self.lower, self.upper, y, band,
+                                       rounds=TIGHTEN_ROUNDS, time_limit=TIGHTEN_SHARE * time_limit)
+            if tight.infeasible:
+                return Verdict(np.full(M.n_in, np.nan), Status.INFEASIBLE, "milp",
+                               f"{tight.certificate} ({tight.n_lps} LPs, {time.perf_counter() - t0:.3g} s): no input "
+                               f"in the box brings every output unit within {float(np.min(band)):.3g} of the target")
+            M = build_model(self.net, tight.zbounds, self.lower, self.upper)
+            time_limit -= time.perf_counter() - t0
         lo, hi = M.for_target(y, band)
         c, A, lb, ub, integrality = np.zeros(M.n_vars), M.A, M.lb, M.ub, M.integrality
         if x_ref is not None and norm is not None:
             c, A, lo, hi, lb, ub, integrality = with_distance(A, lo, hi, lb, ub, integrality, x_ref, norm)
         constraints, bounds = LinearConstraint(A, lo, hi), Bounds(lb, ub)
-        t0 = time.perf_counter()
         res = milp(c, integrality=integrality, bounds=bounds, constraints=constraints,
                    options={"time_limit": max(time_limit, 1e-3), "disp": False})
         nan = np.full(M.n_in, np.nan)
@@ -191,5 +212,5 @@ class Searcher:
 def _certificate(M: MILPModel, band: Float64Array, seconds: float) -> str:
     live = int(M.integrality.sum())
     return (f"HiGHS proved the big-M MILP infeasible in {seconds:.3g} s ({live} unstable hinge(s) branched on, "
-            f"bounds by interval propagation): no input in the box brings every output unit within "
-            f"{float(np.min(band)):.3g} of the target")
+            f"bounds by interval propagation, tightened by LPs with the target): no input in the box brings every "
+            f"output unit within {float(np.min(band)):.3g} of the target")

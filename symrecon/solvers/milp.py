@@ -11,8 +11,12 @@ of targets (see :mod:`symrecon.milp`):
    answer);
 2. *pattern*: for the rest, the LP of the activation pattern at the best local
    point (the network is affine on it): a feasible LP is a witness;
-3. *milp*: the big-M MILP (bounds by interval propagation) with
-   :func:`scipy.optimize.milp` (HiGHS) within what is left of ``time_limit``:
+3. *milp*: bounds of every hidden pre-activation by interval propagation,
+   tightened for this target by LPs over the relaxed model *with* the output
+   rows when the MILP is small (at most ``TIGHTEN_MAX_HINGES`` unstable
+   hinges; :mod:`symrecon.milp.tighten`; an infeasible LP is already a proof),
+   then the big-M MILP with those bounds, with :func:`scipy.optimize.milp`
+   (HiGHS), within what is left of ``time_limit``:
    a witness, a proof of infeasibility (``Status.INFEASIBLE``, ``x`` NaN, the
    certificate in ``res.stats["certificates"]``), or ``Status.UNDECIDED`` when
    the time ran out — never "infeasible" without a proof.
