@@ -24,7 +24,7 @@ from ..symbolic.numeric import evaluate_checked
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
 
-__all__ = ["AnalyticSolver", "cached_inverse", "analytic_rows"]
+__all__ = ["AnalyticSolver", "cached_inverse", "first_reason"]
 
 # Models are immutable (read-only weights), so an inverse built once stays
 # valid for the model's lifetime; weak keys let the model be collected.
@@ -47,25 +47,7 @@ def cached_inverse(model) -> AnalyticInverse:
     return inv
 
 
-def analytic_rows(inv: AnalyticInverse, y: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.int8], str | None]:
-    """Evaluate a closed-form inverse row by row where it is defined.
-
-    Returns
-    -------
-    x : ndarray (N, n_in)
-        NaN on rows without a closed-form answer.
-    status : ndarray of int8 (N,)
-        ``Status.EXACT`` where the closed form applies, ``Status.INFEASIBLE``
-        where an intermediate value leaves an activation's image (no input
-        reaches the target), a tall layer is inconsistent, or ``x`` overflows.
-    reason : str or None
-        Why the first infeasible row has no preimage (layer, unit, interval).
-    """
-    x, status = inv.evaluate_rows(y)
-    return x, status, _first_reason(inv, y, status)
-
-
-def _first_reason(inv: AnalyticInverse, y: NDArray[np.float64], status: NDArray[np.int8]) -> str | None:
+def first_reason(inv: AnalyticInverse, y: NDArray[np.float64], status: NDArray[np.int8]) -> str | None:
     """Why the first row that is not ``EXACT`` has no preimage (None when every row is)."""
     bad = np.flatnonzero(status != Status.EXACT)
     if not bad.size:
@@ -108,6 +90,6 @@ class AnalyticSolver(AbstractSolver):
         return BlockResult(
             x=x, status=status, n_iter=np.zeros(problem.n_targets, dtype=np.int64), method=self.name,
             null_basis=inv.null_basis if inv.is_affine else None,
-            stats={"affine_dimension": int(inv.null_basis.shape[1]), "reason": _first_reason(inv, problem.y, status)},
+            stats={"affine_dimension": int(inv.null_basis.shape[1]), "reason": first_reason(inv, problem.y, status)},
             recheck=check,
         )

@@ -56,7 +56,7 @@ from numpy.typing import NDArray
 
 from ..errors import NotInvertibleError
 from ..models import Sequential
-from ..recheck import forward_rows, max_residual
+from ..recheck import Recheck, forward_rows, max_residual
 from ..status import Status
 from . import register
 from ._base import AbstractSolver, BlockResult, Problem
@@ -80,6 +80,8 @@ class _Routing:
     todo: NDArray[np.bool_]
     #: newton's restarts for the rows it left open (said in the advice)
     restarts: int | None = None
+    #: the closed-form kernel's own forward re-check, when it settled every row
+    recheck: Recheck | None = None
 
     @property
     def methods(self) -> NDArray[np.object_]:
@@ -142,7 +144,8 @@ class Auto(AbstractSolver):
         stats["reason"] = reason
         if route.restarts:
             stats["restarts"] = route.restarts
-        return dataclasses.replace(route.answer, history=history, stats=stats, null_basis=_null_basis(problem))
+        return dataclasses.replace(route.answer, history=history, stats=stats, null_basis=_null_basis(problem),
+                                   recheck=route.recheck)
 
     @staticmethod
     def _closed_form(problem: Problem, route: _Routing) -> tuple[str | None, str | None]:
@@ -150,13 +153,16 @@ class Auto(AbstractSolver):
 
         Returns why there is no closed form, and why the first infeasible row has no preimage.
         """
-        from .analytic import analytic_rows, cached_inverse
+        from ..symbolic.numeric import evaluate_checked
+        from .analytic import cached_inverse, first_reason
 
         try:
             inv = cached_inverse(problem.model)
         except NotInvertibleError as exc:
             return str(exc), None
-        x_a, st_a, reason = analytic_rows(inv, problem.y)
+        # the kernel re-checks each answer by a forward pass while it is in cache (no second pass here)
+        x_a, st_a, check = evaluate_checked(inv.plan, problem.model, problem.y, problem.tol, problem.rtol)
+        reason = first_reason(inv, problem.y, st_a)
         proved = st_a == Status.INFEASIBLE
         route.answer.x[proved] = np.nan
         route.answer.status[proved] = Status.INFEASIBLE
@@ -168,9 +174,10 @@ class Auto(AbstractSolver):
         rows = np.flatnonzero(ok)
         if rows.size == 0:
             return None, reason
-        r = _residuals(problem.model, x_a[rows], problem.y[rows])
-        fine = r <= problem.row_tol[rows]
+        fine = check.within[rows]
         good, near = rows[fine], rows[~fine]
+        if good.size == problem.n_targets:
+            route.recheck = check  # every row settled here: the result takes this re-check as it is
         route.answer.x[good] = x_a[good]
         route.answer.status[good] = Status.EXACT
         route.methods[good] = "analytic"
