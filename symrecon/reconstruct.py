@@ -235,30 +235,12 @@ def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver 
     >>> round(float(res.x[0]), 9), res.success
     (312.5, True)
     """
-    if device not in _DEVICES:
-        raise InvalidParameterError(f"device must be one of {', '.join(map(repr, _DEVICES))}; got {device!r}")
-    if is_dask_array(y) and (device != "cpu" or x_ref is not None or getattr(model, "takes_sequences", False)
-                             or is_classifier(model)):
-        raise CapabilityError("dask targets are solved for chains of Dense layers on device='cpu' without x_ref; "
-                              "compute the array (y.compute()) for the other cases")
-    if getattr(model, "takes_sequences", False):  # a recurrent first layer: input sequences (rnn_inverse)
-        if device != "cpu" or x_ref is not None:
-            raise CapabilityError("sequence reconstruction runs on device='cpu' without x_ref")
-        from .rnn_inverse import reconstruct_recurrent
-
-        return reconstruct_recurrent(model, y, method, bounds=bounds, executor=executor, progress=progress, x0=x0,
-                                     tol=tol, rtol=rtol, max_iter=max_iter, **options)
-    if is_classifier(model):  # a softmax output: solved on the logits (symrecon.softmax)
-        if device != "cpu":
-            raise CapabilityError(f"device={device!r} does not solve softmax classifiers yet; use device='cpu'")
-        return reconstruct_classifier(model, y, method, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter,
-                                      progress=progress, executor=executor, x_ref=x_ref, **options)
+    common = dict(x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter, progress=progress, executor=executor)
+    special = _special_models(model, y, method, device, x_ref, common, options)
+    if special is not None:
+        return special
     if x_ref is not None:
-        if isinstance(method, str) and method in SOLVERS and "x_ref" in SOLVERS[method].option_names():
-            options = {**options, "x_ref": x_ref}  # a method with its own nearest-member search (milp)
-        else:
-            method = nearest_solver(method, x_ref, x0, options)
-            options = {}
+        method, options = _nearest_method(method, x_ref, x0, options)
     t0 = time.perf_counter()
     solver = resolve_solver(method, options)
     if executor not in EXECUTORS:
@@ -281,6 +263,40 @@ def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver 
         problem = dataclasses.replace(problem, x0=start)
     block = run_blocks(solver, problem, executor) if device == "cpu" else _on_device(solver, problem)
     return Reconstruction.from_block(problem, block, elapsed=time.perf_counter() - t0)
+
+
+def _nearest_method(method: str | AbstractSolver, x_ref: Any, x0: Any,
+                    options: dict[str, object]) -> tuple[str | AbstractSolver, dict[str, object]]:
+    """The method and options that answer ``x_ref`` (the input nearest to it among those that give ``y``)."""
+    if isinstance(method, str) and method in SOLVERS and "x_ref" in SOLVERS[method].option_names():
+        return method, {**options, "x_ref": x_ref}  # a method with its own nearest-member search (milp)
+    return nearest_solver(method, x_ref, x0, options), {}
+
+
+def _special_models(model: object, y: Any, method: str | AbstractSolver, device: str, x_ref: Any,
+                    common: dict[str, Any], options: dict[str, object]) -> Reconstruction | None:
+    """The result for models with their own path (a recurrent first layer, a softmax output), else None.
+
+    ``common``: reconstruct's ``x0, bounds, tol, rtol, max_iter, progress, executor``.  Also refuses,
+    before any work, what those paths and the Dask path do not do.
+    """
+    if device not in _DEVICES:
+        raise InvalidParameterError(f"device must be one of {', '.join(map(repr, _DEVICES))}; got {device!r}")
+    sequences, classifier = getattr(model, "takes_sequences", False), is_classifier(model)
+    if is_dask_array(y) and (device != "cpu" or x_ref is not None or sequences or classifier):
+        raise CapabilityError("dask targets are solved for chains of Dense layers on device='cpu' without x_ref; "
+                              "compute the array (y.compute()) for the other cases")
+    if sequences:  # a recurrent first layer: input sequences (rnn_inverse)
+        if device != "cpu" or x_ref is not None:
+            raise CapabilityError("sequence reconstruction runs on device='cpu' without x_ref")
+        from .rnn_inverse import reconstruct_recurrent
+
+        return reconstruct_recurrent(model, y, method, **common, **options)  # type: ignore[arg-type]
+    if classifier:  # a softmax output: solved on the logits (symrecon.softmax)
+        if device != "cpu":
+            raise CapabilityError(f"device={device!r} does not solve softmax classifiers yet; use device='cpu'")
+        return reconstruct_classifier(model, y, method, x_ref=x_ref, **common, **options)  # type: ignore[arg-type]
+    return None
 
 
 reconstruct.__doc__ = (reconstruct.__doc__ or "") + methods_help()

@@ -40,7 +40,8 @@ def main() -> int:
     model = sr.Sequential([sr.Dense(rng.normal(size=(3, 3)) + 2 * np.eye(3), None, "tanh") for _ in range(2)])
     y, x, status = np.zeros((4, 3)), np.zeros((4, 3)), np.zeros(4, np.int8)
     pm = cached_inverse(model).plan.packed
-    cf_args = (y, pm.sizes, pm.codes, pm.params, pm.image, pm.b, pm.b_off, pm.w_off, pm.back, pm.wk, 1e-9, x, status)
+    offsets = np.stack([pm.b_off[:pm.codes.shape[0]], pm.w_off[:pm.codes.shape[0]]], axis=1)
+    cf_args = (y, pm.sizes, pm.codes, pm.params, pm.image, pm.b, offsets, pm.back, pm.wk, 1e-9, x, status)
     nt_args = (device_model(pack(model, inverses=True)), device_settings(settings(np.ones(4), 100, n_in=3)), y, y,
                True, x, status, np.zeros(4, np.int64), np.zeros(4, np.bool_))
     for name, kernel, args in (("closed form", closed_form._closed_form_kernel, cf_args),

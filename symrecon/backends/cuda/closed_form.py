@@ -67,11 +67,11 @@ def _back_multiply(cur, nxt, mats, mo, n_out, n_in):
 
 
 @cuda.jit
-def _closed_form_kernel(y, sizes, codes, params, image, b, b_off, w_off, back, wk, rtol, out, status):
+def _closed_form_kernel(y, sizes, codes, params, image, b, offsets, back, wk, rtol, out, status):
     """Thread ``t``: ``out[t]`` (n_in,) and ``status[t]`` for the target ``y[t]`` (n_out,).
 
     Reads the model's one packed form (:class:`~symrecon.backends.numba.pack.PackedModel`, packed with
-    ``inverses=True``), output layer first, as the CPU kernel does.
+    ``inverses=True``), output layer first, as the CPU kernel does; ``offsets[l]`` is ``(b_off[l], w_off[l])``.
     """
     t = cuda.grid(1)
     if t >= y.shape[0]:
@@ -89,10 +89,10 @@ def _closed_form_kernel(y, sizes, codes, params, image, b, b_off, w_off, back, w
         for j in range(n_out):
             check_image(cur[j], bad, 1, image[layer, 0], image[layer, 1], image[layer, 2] > 0.0,
                         image[layer, 3] > 0.0)
-            invert_block(codes[layer], params[layer], b[b_off[layer] + j], cur[j], arg, ratio, 1)
-        _back_multiply(cur, nxt, back, w_off[layer], n_out, n_in)
+            invert_block(codes[layer], params[layer], b[offsets[layer, 0] + j], cur[j], arg, ratio, 1)
+        _back_multiply(cur, nxt, back, offsets[layer, 1], n_out, n_in)
         if n_out > n_in:
-            check_tall(cur, nxt, wk, w_off[layer], n_out, n_in, 1, rtol, bad)
+            check_tall(cur, nxt, wk, offsets[layer, 1], n_out, n_in, 1, rtol, bad)
         cur, nxt = nxt, cur
     ok = bad[0] == 0.0
     for k in range(out.shape[1]):
@@ -128,8 +128,9 @@ def closed_form_rows(plan: Any, y: NDArray[np.float64],
 
     y = np.ascontiguousarray(y, dtype=np.float64)
     pm = plan.packed
+    offsets = np.stack([pm.b_off[:pm.codes.shape[0]], pm.w_off[:pm.codes.shape[0]]], axis=1)
     arrays = [cuda.to_device(np.ascontiguousarray(a)) for a in (pm.sizes, pm.codes, pm.params, pm.image, pm.b,
-                                                               pm.b_off, pm.w_off, pm.back, pm.wk)]
+                                                               offsets, pm.back, pm.wk)]
     rtol = float(plan.consistency_rtol)
     n = y.shape[0]
     x = np.full((n, plan.n_in), np.nan)
