@@ -17,13 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("KERAS_BACKEND", "torch")
-try:
-    import keras
-except ImportError:
-    if os.environ.get("CI"):  # in CI a missing Keras is a broken test machine, never a silent skip
-        raise
-    pytest.skip("keras is not installed (with CI set, this is an error instead)", allow_module_level=True)
+from helpers import import_keras_or_skip  # noqa: E402
+
+keras = import_keras_or_skip()  # in CI a missing Keras is an error, never a silent pass
 
 import symrecon as sr
 
