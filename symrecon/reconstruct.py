@@ -274,7 +274,7 @@ def _nearest_method(method: str | AbstractSolver, x_ref: Any, x0: Any,
 
 
 def _special_models(model: object, y: Any, method: str | AbstractSolver, device: str, x_ref: Any,
-                    common: dict[str, Any], options: dict[str, object]) -> Reconstruction | None:
+                    common: dict[str, Any], options: dict[str, Any]) -> Reconstruction | None:
     """The result for models with their own path (a recurrent first layer, a softmax output), else None.
 
     ``common``: reconstruct's ``x0, bounds, tol, rtol, max_iter, progress, executor``.  Also refuses,
@@ -291,11 +291,11 @@ def _special_models(model: object, y: Any, method: str | AbstractSolver, device:
             raise CapabilityError("sequence reconstruction runs on device='cpu' without x_ref")
         from .rnn_inverse import reconstruct_recurrent
 
-        return reconstruct_recurrent(model, y, method, **common, **options)  # type: ignore[arg-type]
+        return reconstruct_recurrent(model, y, method, **common, **options)
     if classifier:  # a softmax output: solved on the logits (symrecon.softmax)
         if device != "cpu":
             raise CapabilityError(f"device={device!r} does not solve softmax classifiers yet; use device='cpu'")
-        return reconstruct_classifier(model, y, method, x_ref=x_ref, **common, **options)  # type: ignore[arg-type]
+        return reconstruct_classifier(model, y, method, x_ref=x_ref, **common, **options)
     return None
 
 

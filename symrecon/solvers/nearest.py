@@ -278,7 +278,7 @@ def nearest_solver(method: object, x_ref: Any, x0: Any, options: dict[str, objec
 
     if not (isinstance(method, str) and method in ("auto", "nearest")):
         raise InvalidParameterError(f"x_ref selects the nearest-member search; method must be 'auto' (or "
-                                    f"'nearest') with it; got {method!r}")
+                                    f"'nearest', or 'milp', which has its own) with it; got {method!r}")
     if x0 is not None:
         raise InvalidParameterError("x0 cannot be combined with x_ref: the nearest-member search starts at x_ref "
                                     "(moved into the bounds)")
