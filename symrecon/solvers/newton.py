@@ -109,7 +109,12 @@ class GaussNewton(AbstractSolver):
         return dataclasses.replace(block, stats=dict(block.stats, **extra))
 
     def prepare(self, problem: Problem) -> None:
-        """Compile both phases' kernels for this problem's types before any block runs (notice on stderr)."""
+        """Compile the first phase's kernel before any block runs (notice on stderr); the damped one compiles ahead.
+
+        See :func:`~symrecon.backends.numba.gauss_newton.compile_kernels`: the
+        damped kernel of a square chain compiles in the background and is
+        waited for (with the same notice) before the first target is handed to it.
+        """
         from ..backends.numba.gauss_newton import compile_kernels
 
         run = self._kernel_run(no_rows(problem))
@@ -125,6 +130,7 @@ class GaussNewton(AbstractSolver):
         return retry_on_pre_activation(self._gauss_newton, problem, self._gauss_newton(problem))
 
     def _gauss_newton(self, problem: Problem) -> BlockResult:
+        from ..backends.numba import compile_ahead
         from ..backends.numba.gauss_newton import gn_square_batch, lm_batch
         from ..backends.numba.pack import Outputs
 
@@ -138,6 +144,8 @@ class GaussNewton(AbstractSolver):
             rest = np.flatnonzero(out.status == LaneState.HAND_OVER)
             n_damped = int(rest.size)
             if rest.size:
+                with compile_notice(problem.progress is not False):
+                    compile_ahead.wait_all()
                 # the damped solver restarts where the structured phase stopped, counting its iterations
                 x_r = np.ascontiguousarray(out.xs[rest])
                 sub = Outputs(x_r, np.zeros(rest.size, dtype=np.int8), np.ascontiguousarray(out.iters[rest]),

@@ -29,12 +29,14 @@ kernels called from a thread pool (see :func:`~.primitives.run_chunks` for why n
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from collections import namedtuple
 
+import numba
 import numpy as np
 from numba import njit
 
 from ...status import LaneState, Status
+from . import compile_ahead
 from .forward import forward_jac_lanes, forward_store_lanes
 from .primitives import (
     FASTMATH, LANES, Lanes, cholesky_lanes, frozen, lane_residual, load_lane, next_lane, record_lane, run_lane_kernel,
@@ -65,20 +67,8 @@ STEP_FLOOR = 4e-16
 # Structured Gauss–Newton
 
 
-class _GnState(NamedTuple):
-    """Per-lane state of the structured phase; ``acts``/``derivs`` (sum(sizes), L) are every layer at ``x_new``."""
-
-    x: Any
-    x_new: Any
-    acts: Any
-    derivs: Any
-    cost: Any
-    it: Any
-    ok: Any
-    v: Any
-    u: Any
-    dmax: Any
-    zbuf: Any
+#: Per-lane state of the structured phase; ``acts``/``derivs`` (sum(sizes), L) are every layer at ``x_new``.
+_GnState = namedtuple("_GnState", "x x_new acts derivs cost it ok v u dmax zbuf")
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -193,28 +183,8 @@ def _gn_chunk(pm, cfg, x0s, ys, first, stop, out, record):
 # Levenberg–Marquardt
 
 
-class _LmState(NamedTuple):
-    """Per-lane state of the damped phase (``jac`` is (n_out, n_in * L), entry ``[j, k * L + l]``) and scratch."""
-
-    x: Any
-    x_new: Any
-    r: Any
-    out: Any
-    jac: Any
-    jac_new: Any
-    cost: Any
-    mu: Any
-    it: Any
-    gain: Any
-    tries: Any
-    solved: Any
-    scale: Any
-    step: Any
-    grad: Any
-    free: Any
-    mat: Any
-    sol: Any
-    piv: Any
+#: Per-lane state of the damped phase (``jac`` is (n_out, n_in * L), entry ``[j, k * L + l]``) and scratch.
+_LmState = namedtuple("_LmState", "x x_new r out jac jac_new cost mu it gain tries solved scale step grad free mat sol piv")
 
 
 @njit(cache=True, inline="always")
@@ -417,16 +387,15 @@ def lm_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
     pm : PackedModel
     cfg : Settings
         ``tol``, ``max_iter`` and the box.
-    x0s : (N, n_in) float64
-        Starting points.
-    ys : (N, n_out) float64
-        Targets.
+    x0s, ys : (N, n_in), (N, n_out) float64
+        Starting points and targets.
     chunk : int
         Targets per work item.
     out : Outputs
         ``xs`` (N, n_in), ``status`` (N,) int8 :class:`Status` codes, ``iters``
         (N,) (in: iterations already spent; out: total), ``hist``.
     """
+    compile_ahead.wait_all()  # the damped kernel, if it compiles in the background (compile_kernels)
     run_lane_kernel(_lm_chunk, pm, cfg, x0s, ys, chunk, out)
 
 
@@ -441,10 +410,18 @@ def gn_square_batch(pm, cfg, x0s, ys, chunk: int, out) -> None:
 
 
 def compile_kernels(pm, cfg, x0s, ys, out) -> None:
-    """Compile (or load from cache) both phases' kernels for these argument types (as :func:`lm_batch`'s).
+    """Compile (or load from cache) the kernel a batch of these argument types starts with; the damped one ahead.
 
-    Each chunk kernel runs on an empty range: numba specialises it for exactly the types the batch passes.
+    A square chain starts with the structured kernel (compiled here) and may
+    need the damped one later: that one compiles in the background
+    (:mod:`.compile_ahead`) and :func:`lm_batch` waits for it before its batch.
+    Each kernel runs on an empty range: numba specialises it for exactly the
+    types the batch passes.
     """
-    if pm.structured:
-        _gn_chunk(pm, cfg, x0s, ys, 0, 0, out, False)
-    _lm_chunk(pm, cfg, x0s, ys, 0, 0, out, False)
+    args = (pm, cfg, x0s, ys, 0, 0, out, False)
+    if not pm.structured:
+        _lm_chunk(*args)
+        return
+    _gn_chunk(*args)
+    types = tuple(numba.typeof(a) for a in args)  # one job per signature
+    compile_ahead.start(f"_lm_chunk/{hash(types):x}", lambda: _lm_chunk(*args))
