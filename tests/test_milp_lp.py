@@ -104,3 +104,17 @@ def test_unknown_backend_is_refused_by_name():
     M = build_model(net, zb, lo, hi, relaxed=True)
     with pytest.raises(CapabilityError, match="'cplex' is not available"):
         RelaxedLP(M, *M.for_target(y, np.full(2, 0.1)), backend="cplex")
+
+
+def test_without_highspy_milp_falls_back_to_scipy(monkeypatch):
+    # |x| over [-2, 2] with one input: 1.5 is reached (x = +-1.5), 3 is not (though inside [0, 4], what interval
+    # propagation allows): the proof and the witness come the same way through SciPy's LPs when highspy is missing
+    monkeypatch.delitem(BACKENDS, "highspy")
+    from symrecon.milp.lp import default_backend
+
+    assert default_backend() == "scipy"
+    model = sr.Sequential([sr.Dense([[1.0, -1.0]], [0.0, 0.0], "relu"), sr.Dense([[1.0], [1.0]])])
+    res = sr.reconstruct(model, [[1.5], [3.0]], method="milp", bounds=(-2.0, 2.0))
+    assert [s.name for s in res.statuses] == ["CONVERGED", "INFEASIBLE"]
+    assert abs(abs(float(res.x[0, 0])) - 1.5) <= 1e-9
+    assert 1 in res.stats["certificates"]

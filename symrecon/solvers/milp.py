@@ -191,7 +191,7 @@ class MILPSolver(AbstractSolver):
 
     def _local(self, problem: Problem, searcher: Searcher, out: tuple[Float64Array, NDArray[np.int8],
                NDArray[np.object_]], tights: dict[int, Tightened], certificates: dict[int, str]) -> Float64Array:
-        """Steps 1-2 (and the proofs by tightening) for every row; fills the rows they decide, returns seconds per row."""
+        """Steps 1-2 (and the proofs by tightening) for every row; fills the rows they decide, returns seconds spent."""
         xs, codes, stage = out
         assert problem.unit_tol is not None
         t0 = time.perf_counter()
@@ -202,17 +202,7 @@ class MILPSolver(AbstractSolver):
         if searcher.tightens:
             walk.run(min(QUICK_RESTARTS, self.restarts))
             spent += (time.perf_counter() - t0) / max(n, 1)
-            for t in walk.open_rows():
-                t1 = time.perf_counter()
-                tight = searcher.prove(problem.y[t], problem.unit_tol[t], TIGHTEN_SHARE * self.time_limit)
-                assert tight is not None
-                spent[t] += time.perf_counter() - t1
-                if tight.infeasible:
-                    v = infeasible_verdict(tight, np.maximum(problem.unit_tol[t], PROOF_BAND), spent[t], problem.model.n_in)
-                    xs[t], codes[t], stage[t], certificates[int(t)] = v.x, v.status, v.stage, v.certificate
-                    walk.closed[t] = True
-                else:
-                    tights[int(t)] = tight
+            self._prove(problem, searcher, walk, out, tights, certificates, spent)
         t2, n_open = time.perf_counter(), max(walk.open_rows().size, 1)
         walk.run(self.restarts)
         spent[walk.open_rows()] += (time.perf_counter() - t2) / n_open
@@ -225,6 +215,25 @@ class MILPSolver(AbstractSolver):
                 xs[t], codes[t], stage[t] = found, Status.CONVERGED, "pattern"
             spent[t] += time.perf_counter() - t1
         return spent
+
+    def _prove(self, problem: Problem, searcher: Searcher, walk: _Restarts, out: tuple[Float64Array,
+               NDArray[np.int8], NDArray[np.object_]], tights: dict[int, Tightened], certificates: dict[int, str],
+               spent: Float64Array) -> None:
+        """Bound tightening for each target the quick restarts left open: proofs close rows, the rest keep bounds."""
+        xs, codes, stage = out
+        assert problem.unit_tol is not None
+        for t in walk.open_rows():
+            t1 = time.perf_counter()
+            tight = searcher.prove(problem.y[t], problem.unit_tol[t], TIGHTEN_SHARE * self.time_limit)
+            assert tight is not None
+            spent[t] += time.perf_counter() - t1
+            if not tight.infeasible:
+                tights[int(t)] = tight
+                continue
+            band = np.maximum(problem.unit_tol[t], PROOF_BAND)
+            v = infeasible_verdict(tight, band, spent[t], problem.model.n_in)
+            xs[t], codes[t], stage[t], certificates[int(t)] = v.x, v.status, v.stage, v.certificate
+            walk.closed[t] = True
 
 
 class _Restarts:
