@@ -17,6 +17,7 @@ in ``--quick`` mode, extrapolated, and said so).  Needs the ``bench`` extra
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -210,12 +211,17 @@ def main(argv=None):
     nets = [("8 -> 32 ReLU -> 8", (8, 32, 8), k, k), ("8 -> 64 -> 64 -> 8", (8, 64, 64, 8), k, max(2, k // 2)),
             ("16 -> 128 -> 128 -> 16", (16, 128, 128, 16), k, max(2, k // 2))]
     print("# symrecon milp vs OMLT (one run, same machine, interleaved per target)")
+    from symrecon.milp.lp import default_backend
+
+    print(f"LP backend of the tightening: {default_backend()}; load average at start (1/5/15 min): "
+          f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} logical cores")
     warm = sr.Sequential([sr.Dense(np.eye(2), None, "relu"), sr.Dense(np.eye(2))])
     sr.reconstruct(warm, [0.5, 0.5], method="milp", bounds=(-1.0, 1.0))    # numba kernels loaded before timing
     for name, widths, kk, k_off in nets:
         report(*compare_net(name, widths, kk, TIME_LIMIT, k_off), TIME_LIMIT)
     lp_backends(3 if args.quick else 10)
     relu_problem(2000 if args.quick else 20_000)
+    print(f"\nload average at the end (1/5/15 min): {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ Interval propagation bounds every pre-activation over the whole box; a target
 ``y`` is met only by inputs whose hidden units lie in a much smaller region.
 For each hidden layer in turn, each *unstable* unit (a hinge whose bounds
 straddle its breakpoint) gets the minimum and the maximum of its
-pre-activation over the LP relaxation of the big-M model (``d`` in ``[0, 1]``:
-the triangle relaxation of every hinge) **with** the rows ``|out - y| <= band``.
+pre-activation over the LP relaxation of the big-M model (every unstable
+hinge as its triangle, which is its big-M rows with ``d`` in ``[0, 1]``)
+**with** the rows ``|out - y| <= band``.
 Every true solution lies in that relaxation, so
 
 * a relaxation LP that is infeasible proves that no input in the box meets the
@@ -103,12 +104,12 @@ def _obbt(lp: RelaxedLP, Ez: Float64Array, ez: Float64Array, zb: ZBounds, layer:
           breaks: Float64Array, deadline: float) -> bool:
     """Min and max of each unit's pre-activation over the relaxation (updates ``zb``); True when infeasible.
 
-    Each unit's new bounds go into the LP at once (its big-M constants), so
-    the units after it are bounded over a tighter relaxation.
+    Each unit's new bounds go into the LP at once (its chord), so the units
+    after it are bounded over a tighter relaxation.
     """
     lo, hi = zb[layer]
     n = len(lo)
-    live = [(lo < t) & (t < hi) for t in breaks]      # the hinges with a binary (and big-M rows) in the LP
+    live = [(lo < t) & (t < hi) for t in breaks]      # the hinges with a chord row in the LP
     for i in np.flatnonzero(np.any(live, axis=0)):
         if time.perf_counter() > deadline:
             break
