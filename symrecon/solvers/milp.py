@@ -198,10 +198,11 @@ class MILPSolver(AbstractSolver):
         n = problem.n_targets
         walk = _Restarts(problem, *_newton(problem, start_points(problem)), np.random.default_rng(self.seed),
                          (LOCAL_SHARE if searcher.tightens else LOCAL_SHARE_LARGE) * self.time_limit, t0)
-        spent = np.zeros(n)
+        spent = np.full(n, (time.perf_counter() - t0) / max(n, 1))      # the first run, shared by every row
         if searcher.tightens:
+            t1 = time.perf_counter()
             walk.run(min(QUICK_RESTARTS, self.restarts))
-            spent += (time.perf_counter() - t0) / max(n, 1)
+            spent += (time.perf_counter() - t1) / max(n, 1)
             self._prove(problem, searcher, walk, out, tights, certificates, spent)
         t2, n_open = time.perf_counter(), max(walk.open_rows().size, 1)
         walk.run(self.restarts)
@@ -243,7 +244,7 @@ class _Restarts:
                  seconds_per_row: float, t0: float):
         self.problem, self.best, self.best_r, self.rng = problem, best, best_r, rng
         self.seconds_per_row, self.t0 = seconds_per_row, t0
-        self.used, self.k = 0, 0
+        self.used, self.k, self.per_start = 0, 0, 0.0
         self.closed = np.zeros(problem.n_targets, dtype=bool)       # decided otherwise (a proof): no more restarts
 
     def solved(self) -> NDArray[np.bool_]:
@@ -259,13 +260,17 @@ class _Restarts:
         problem = self.problem
         while self.used < upto:
             open_rows = self.open_rows()
-            # at most seconds_per_row of each open target's time goes to restarts; the MILP gets the rest
-            if not open_rows.size or time.perf_counter() - self.t0 > self.seconds_per_row * open_rows.size:
-                break
             m = min(2 ** self.k, upto - self.used)   # doubling rounds: few kernel calls, little wasted work
+            # at most seconds_per_row of each open target's time goes to restarts, this round's predicted time
+            # (the last round's per start) included: the MILP gets the rest, and the time limit holds
+            ahead = self.per_start * m * open_rows.size
+            if not open_rows.size or time.perf_counter() + ahead - self.t0 > self.seconds_per_row * open_rows.size:
+                break
             self.used, self.k = self.used + m, self.k + 1
             rows = np.repeat(open_rows, m)
+            t = time.perf_counter()
             x, r = _newton(problem.rows(rows), _random_starts(problem, self.rng, rows.size), second_chances=False)
+            self.per_start = (time.perf_counter() - t) / rows.size
             worst = np.max(r, axis=1).reshape(open_rows.size, m)
             pick = np.argmin(worst, axis=1)
             chosen = np.arange(open_rows.size) * m + pick
