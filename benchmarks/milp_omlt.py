@@ -17,6 +17,7 @@ in ``--quick`` mode, extrapolated, and said so).  Needs the ``bench`` extra
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -42,13 +43,15 @@ def make_net(widths, seed):
     return layers
 
 
-def targets(model, n_in, k, seed):
-    """``k`` reachable targets (outputs of data-like inputs in the box) and ``k`` perturbed ones (mostly not)."""
+def targets(model, n_in, k, seed, k_off=None):
+    """``k`` reachable targets (outputs of data-like inputs in the box) and ``k_off`` (default ``k``) perturbed ones
+    (mostly not reachable)."""
+    k_off = k if k_off is None else k_off
     rng = np.random.default_rng(seed)
     x = np.clip(rng.normal(size=(k, n_in)), -BOX, BOX)
     y = model(x)
-    y_off = y + rng.normal(size=y.shape) * y.std(axis=0)
-    return np.vstack([y, y_off]), np.r_[np.ones(k, bool), np.zeros(k, bool)]
+    y_off = (y + rng.normal(size=y.shape) * y.std(axis=0))[:k_off]
+    return np.vstack([y, y_off]), np.r_[np.ones(k, bool), np.zeros(k_off, bool)]
 
 
 # ----------------------------------------------------------------------------- OMLT
@@ -106,10 +109,10 @@ def symrecon_solve(model, y, time_limit):
     return (INFEASIBLE if res.status is sr.Status.INFEASIBLE else UNDECIDED), dt, None
 
 
-def compare_net(name, widths, k, time_limit, run_omlt=True):
+def compare_net(name, widths, k, time_limit, k_off=None, run_omlt=True):
     layers = make_net(widths, seed=len(widths) * 100 + widths[1])
     model = sr.Sequential([sr.Dense(W, b, act) for W, b, act in layers])
-    ys, reach = targets(model, widths[0], k, seed=widths[1])
+    ys, reach = targets(model, widths[0], k, seed=widths[1], k_off=k_off)
     rows = []
     for y in ys:
         v_s, t_s, x_s = symrecon_solve(model, y, time_limit)
@@ -126,12 +129,14 @@ def report(name, reach, rows, time_limit):
     both = (v_s != UNDECIDED) & (v_o != UNDECIDED)
     print(f"\n## {name}  ({len(rows)} targets: {reach.sum()} reachable by construction, box [-{BOX:g}, {BOX:g}], "
           f"time limit {time_limit:g} s)")
-    print("| solver | median s (reachable) | max s (reachable) | median s (perturbed) | witnesses | proved "
-          "infeasible | undecided | witnesses re-checked |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| solver | median s (all) | median s (reachable) | max s (reachable) | median s (perturbed) | median s "
+          "(proved infeasible) | witnesses | proved infeasible | undecided | witnesses re-checked |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for label, v, t, ok in (("symrecon milp", v_s, t_s, [r[2] for r in rows]), ("OMLT big-M + HiGHS", v_o, t_o,
                                                                                 [r[5] for r in rows])):
-        print(f"| {label} | {np.median(t[reach]):.3f} | {np.max(t[reach]):.3f} | {np.median(t[~reach]):.3f} | "
+        proved = t[v == INFEASIBLE]
+        print(f"| {label} | {np.median(t):.3f} | {np.median(t[reach]):.3f} | {np.max(t[reach]):.3f} | "
+              f"{np.median(t[~reach]):.3f} | {np.median(proved) if proved.size else np.nan:.3f} | "
               f"{int(np.sum(v == WITNESS))} | {int(np.sum(v == INFEASIBLE))} | {int(np.sum(v == UNDECIDED))} | "
               f"{int(np.sum(ok))}/{len(rows)} |")
     agree = int(np.sum(v_s[both] == v_o[both]))
@@ -142,6 +147,36 @@ def report(name, reach, rows, time_limit):
           f"median-time ratio OMLT/symrecon on reachable targets: {ratio:.1f}x; on all targets: "
           f"{np.median(t_o) / np.median(t_s):.1f}x")
     return disagree
+
+
+def lp_backends(k):
+    """The tightening LPs of the 8 -> 32 -> 8 perturbed targets through highspy (warm starts) and SciPy, interleaved."""
+    from symrecon.milp.search import PROOF_BAND, TIGHTEN_ROUNDS, Searcher
+    from symrecon.milp.tighten import tighten_for_target
+
+    widths = (8, 32, 8)
+    layers = make_net(widths, seed=len(widths) * 100 + widths[1])
+    model = sr.Sequential([sr.Dense(W, b, act) for W, b, act in layers])
+    ys, reach = targets(model, widths[0], k, seed=widths[1])
+    lo, hi = np.full(widths[0], -BOX), np.full(widths[0], BOX)
+    s = Searcher.build(model, lo, hi)
+    seconds, lps, same = {"highspy": 0.0, "scipy": 0.0}, {"highspy": 0, "scipy": 0}, 0
+    for y in ys[~reach]:
+        verdicts = []
+        for backend in seconds:
+            t0 = time.perf_counter()
+            t = tighten_for_target(s.net, s.zbounds, lo, hi, y, np.full(len(y), PROOF_BAND), rounds=TIGHTEN_ROUNDS,
+                                   backend=backend)
+            seconds[backend] += time.perf_counter() - t0
+            lps[backend] += t.n_lps
+            verdicts.append(t.infeasible)
+        same += verdicts[0] == verdicts[1]
+    per = {b: 1e3 * seconds[b] / max(lps[b], 1) for b in seconds}
+    print(f"\n## Tightening LPs, highspy vs SciPy (8 -> 32 -> 8, its {int((~reach).sum())} perturbed targets, "
+          f"interleaved)")
+    print(f"highspy: {lps['highspy']} LPs in {seconds['highspy']:.3f} s ({per['highspy']:.3f} ms/LP); scipy: "
+          f"{lps['scipy']} LPs in {seconds['scipy']:.3f} s ({per['scipy']:.3f} ms/LP); ratio scipy/highspy per "
+          f"target: {seconds['scipy'] / seconds['highspy']:.1f}x; same verdict: {same}/{int((~reach).sum())}")
 
 
 def relu_problem(n_targets, full_size=20_000):
@@ -171,14 +206,22 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="few targets per net (a smoke run)")
     args = ap.parse_args(argv)
     k = 3 if args.quick else 10
-    nets = [("8 -> 32 ReLU -> 8", (8, 32, 8), k), ("8 -> 64 -> 64 -> 8", (8, 64, 64, 8), max(2, k // 2)),
-            ("16 -> 128 -> 128 -> 16", (16, 128, 128, 16), max(2, k // 2))]
+    # the deeper nets: 10 reachable targets each (a percentage worth reading), 5 perturbed (both solvers time out on
+    # those at 10 s each, so more would only lengthen the run)
+    nets = [("8 -> 32 ReLU -> 8", (8, 32, 8), k, k), ("8 -> 64 -> 64 -> 8", (8, 64, 64, 8), k, max(2, k // 2)),
+            ("16 -> 128 -> 128 -> 16", (16, 128, 128, 16), k, max(2, k // 2))]
     print("# symrecon milp vs OMLT (one run, same machine, interleaved per target)")
+    from symrecon.milp.lp import default_backend
+
+    print(f"LP backend of the tightening: {default_backend()}; load average at start (1/5/15 min): "
+          f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} logical cores")
     warm = sr.Sequential([sr.Dense(np.eye(2), None, "relu"), sr.Dense(np.eye(2))])
     sr.reconstruct(warm, [0.5, 0.5], method="milp", bounds=(-1.0, 1.0))    # numba kernels loaded before timing
-    for name, widths, kk in nets:
-        report(*compare_net(name, widths, kk, TIME_LIMIT), TIME_LIMIT)
+    for name, widths, kk, k_off in nets:
+        report(*compare_net(name, widths, kk, TIME_LIMIT, k_off), TIME_LIMIT)
+    lp_backends(3 if args.quick else 10)
     relu_problem(2000 if args.quick else 20_000)
+    print(f"\nload average at the end (1/5/15 min): {' / '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

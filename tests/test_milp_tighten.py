@@ -22,6 +22,8 @@ from symrecon.milp.search import PROOF_BAND, Searcher
 from symrecon.milp.tighten import LP_SLACK, tighten_for_target, unstable_units
 
 BOX = 2.0
+#: both LP backends, always: the CI installs highspy (the ``milp`` extra), so a missing one fails here
+BACKENDS = ("highspy", "scipy")
 ACTIVATIONS = ("relu", "leaky_relu", "relu6", "hard_sigmoid")
 
 
@@ -39,8 +41,9 @@ def _grid(n: int = 201) -> np.ndarray:
 
 
 @settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 10_000), act=st.sampled_from(ACTIVATIONS), pick=st.integers(0, 201 * 201 - 1))
-def test_tightened_bounds_contain_every_grid_solution(seed, act, pick):
+@given(seed=st.integers(0, 10_000), act=st.sampled_from(ACTIVATIONS), pick=st.integers(0, 201 * 201 - 1),
+       backend=st.sampled_from(BACKENDS))
+def test_tightened_bounds_contain_every_grid_solution(seed, act, pick, backend):
     model = _net(seed, act)
     net = PLNetwork.from_model(model)
     grid = _grid()
@@ -49,7 +52,7 @@ def test_tightened_bounds_contain_every_grid_solution(seed, act, pick):
     band = np.full(2, 0.05)         # wide: many grid points meet it, each must stay inside the new bounds
     lo, hi = np.full(2, -BOX), np.full(2, BOX)
     box = hinge_bounds(model, lo, hi)
-    t = tighten_for_target(net, box, lo, hi, y, band, rounds=2)
+    t = tighten_for_target(net, box, lo, hi, y, band, rounds=4, backend=backend)
     assert not t.infeasible, "a target the grid reaches was called infeasible"
     inside = np.all(np.abs(out - y) <= band, axis=1)
     for (zlo, zhi), (blo, bhi), z in zip(t.zbounds, box, net.pre_activations(grid[inside])):
@@ -78,17 +81,20 @@ def test_decide_without_local_phase_agrees_with_the_grid(act, seed):
             assert np.max(np.abs(model(v.x) - y)) <= 1e-9 and np.all(np.abs(v.x) <= BOX)
 
 
-def test_a_target_pins_the_hidden_units():
-    # y = relu(x) - relu(-x) = x with one input: the first pass (triangle relaxation) leaves x >= -1/3, the
-    # second, with those bounds, makes both units one-signed; the solution x = 1 stays inside
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_target_pins_the_hidden_units(backend):
+    # y = relu(x) - relu(-x) = x with one input: the first pass (triangle relaxation) leaves x >= -1/3 for unit
+    # 0; its new chord enters the LP at once, so unit 1 (z = -x) is bounded over the tighter relaxation and
+    # becomes one-signed in the same pass; the second pass, with those bounds, settles unit 0 too; the
+    # solution x = 1 stays inside
     model = sr.Sequential([sr.Dense([[1.0, -1.0]], [0.0, 0.0], "relu"), sr.Dense([[1.0], [-1.0]])])
     net = PLNetwork.from_model(model)
     lo, hi = np.array([-3.0]), np.array([3.0])
     box = hinge_bounds(model, lo, hi)
     assert unstable_units(net, box, 0).tolist() == [0, 1]
-    one = tighten_for_target(net, box, lo, hi, np.array([1.0]), np.array([1e-6]))
-    assert unstable_units(net, one.zbounds, 0).tolist() == [0, 1]
+    one = tighten_for_target(net, box, lo, hi, np.array([1.0]), np.array([1e-6]), backend=backend)
+    assert unstable_units(net, one.zbounds, 0).tolist() == [0]
     assert abs(one.zbounds[0][0][0] + 1.0 / 3.0) <= 10 * LP_SLACK
-    two = tighten_for_target(net, box, lo, hi, np.array([1.0]), np.array([1e-6]), rounds=2)
+    two = tighten_for_target(net, box, lo, hi, np.array([1.0]), np.array([1e-6]), rounds=2, backend=backend)
     assert unstable_units(net, two.zbounds, 0).size == 0
     assert np.all(two.zbounds[0][0] <= [1.0, -1.0]) and np.all(two.zbounds[0][1] >= [1.0, -1.0])

@@ -18,7 +18,8 @@ python3 -m pip install -q torch==2.13.0
 # dask: dask, distributed, zarr, pyarrow (tests/test_dask*.py)
 # cuda: numba-cuda and the CUDA toolkit wheels (no GPU needed): the GPU kernels run under numba's
 # simulator and compile to PTX in tests/test_cuda.py
-python3 -m pip install -q -e ".[test,keras,cuda,dask]"
+# milp: highspy, the warm-started LP backend of method="milp" (tests/test_milp_lp.py runs both backends)
+python3 -m pip install -q -e ".[test,keras,cuda,dask,milp]"
 
 # The editable install must be what `import symrecon` finds outside the checkout.  An
 # older symrecon (before the per-user kernel cache) left numba's *.nbi/*.nbc files in

@@ -6,6 +6,8 @@
   :mod:`symrecon.bounds`, interval propagation through the graph ops).
 * :mod:`.tighten` — bounds tightened per target: LPs over the relaxed model
   with the output rows (an infeasible one proves the target unreachable).
+* :mod:`.lp` — that relaxation as one LP re-solved with new objectives and
+  chords (``highspy`` warm starts when installed, SciPy otherwise).
 * :mod:`.distance` — L1 / L-infinity distance to a reference as a linear objective.
 * :mod:`.search` — one target: pattern LP, MILP, polish, verdict (witness,
   proof of infeasibility, or undecided).

@@ -59,6 +59,11 @@ class Rows:
         self.lo: list[Float64Array] = []
         self.hi: list[Float64Array] = []
 
+    @property
+    def count(self) -> int:
+        """Rows added so far (the index the next row gets)."""
+        return sum(block.shape[0] for block in self.blocks)
+
     def add(self, A: Float64Array, lo: Float64Array, hi: Float64Array) -> None:
         if A.shape[0]:
             self.blocks.append(A)
@@ -91,6 +96,9 @@ class MILPModel:
     pre : list of (ndarray (n_l, n_vars), ndarray (n_l,))
         Every layer's pre-activation as ``z = pre[l][0] @ v + pre[l][1]``
         (what bound tightening optimises).
+    chord_rows : ndarray of int, shape (n_vars,)
+        Relaxed models only: for the ``r`` of an unstable hinge, the row of
+        its chord ``r <= U (s - L) / (U - L)``; -1 elsewhere.
     """
 
     A: sps.csr_matrix
@@ -104,6 +112,7 @@ class MILPModel:
     n_out: int
     out_offset: Float64Array
     pre: list[tuple[Float64Array, Float64Array]] = field(default_factory=list)
+    chord_rows: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_vars(self) -> int:
@@ -128,7 +137,7 @@ def _layer_slots(net: PLNetwork, n_in: int) -> tuple[list[tuple[int, int]], int]
 
 
 def build_model(net: PLNetwork, zbounds: list[tuple[Float64Array, Float64Array]], lower: Float64Array,
-                upper: Float64Array) -> MILPModel:
+                upper: Float64Array, relaxed: bool = False) -> MILPModel:
     """The big-M model of ``net`` over the box ``[lower, upper]`` with pre-activation bounds ``zbounds``.
 
     Parameters
@@ -138,6 +147,11 @@ def build_model(net: PLNetwork, zbounds: list[tuple[Float64Array, Float64Array]]
         Sound bounds of every layer's pre-activation (:func:`hinge_bounds`, possibly tightened).
     lower, upper : ndarray, shape (n_in,)
         A finite input box.
+    relaxed : bool, default False
+        The LP relaxation instead: each unstable hinge as its triangle
+        (``r >= 0, r >= s`` and the chord), which is the big-M rows with
+        ``d`` in ``[0, 1]`` projected onto ``(x, r)``: the same LP with fewer
+        rows, and no binaries (the ``d`` columns stay, in no row, fixed at 0).
     """
     n_in = net.n_in
     slots, n_vars = _layer_slots(net, n_in)
@@ -150,6 +164,7 @@ def build_model(net: PLNetwork, zbounds: list[tuple[Float64Array, Float64Array]]
     e = np.zeros(n_in)
     binaries = []
     pre = []
+    chords = np.full(n_vars if relaxed else 0, -1, dtype=np.int64)
     for layer, (r0, d0), (zlo, zhi) in zip(net.layers, slots, zbounds):
         Ez, ez = layer.W.T @ E, e @ layer.W + layer.b
         pre.append((Ez, ez))
@@ -158,19 +173,24 @@ def build_model(net: PLNetwork, zbounds: list[tuple[Float64Array, Float64Array]]
         for j, (w, t) in enumerate(zip(h.weights, h.breaks)):
             r = slice(r0 + j * n, r0 + (j + 1) * n)
             d = slice(d0 + j * n, d0 + (j + 1) * n)
-            _hinge_rows(rows, Ez, ez - t, zlo - t, zhi - t, r, d, lb, ub, integrality)
+            _hinge_rows(rows, Ez, ez - t, zlo - t, zhi - t, r, d, lb, ub, integrality, chords if relaxed else None)
             E_next[np.arange(n), np.arange(r.start, r.stop)] += w
         if h.breaks:
             binaries.append((slice(d0, d0 + len(h.breaks) * n), len(h.breaks), n))
         E, e = E_next, e_next
     rows.add(E, np.zeros(len(e)), np.zeros(len(e)))
     A, lo, hi = rows.finish()
-    return MILPModel(A, lo, hi, lb, ub, integrality, binaries, n_in, len(e), e, pre)
+    return MILPModel(A, lo, hi, lb, ub, integrality, binaries, n_in, len(e), e, pre, chords)
 
 
 def _hinge_rows(rows: Rows, Es: Float64Array, es: Float64Array, L: Float64Array, U: Float64Array, r: slice,
-                d: slice, lb: Float64Array, ub: Float64Array, integrality: NDArray[np.int64]) -> None:
-    """Rows and variable bounds of ``r = relu(s)``, ``s = v @ Es.T + es`` in ``[L, U]`` (one block of units)."""
+                d: slice, lb: Float64Array, ub: Float64Array, integrality: NDArray[np.int64],
+                chords: NDArray[np.int64] | None = None) -> None:
+    """Rows and variable bounds of ``r = relu(s)``, ``s = v @ Es.T + es`` in ``[L, U]`` (one block of units).
+
+    With ``chords`` (a relaxed model) each live hinge gets its chord row
+    instead of the binary's two rows, and ``chords[r]`` its row index.
+    """
     n, n_vars = Es.shape
     idx = np.arange(n)
     rcol, dcol = np.arange(r.start, r.stop), np.arange(d.start, d.stop)
@@ -186,6 +206,16 @@ def _hinge_rows(rows: Rows, Es: Float64Array, es: Float64Array, L: Float64Array,
     base[idx, rcol] += 1.0
     rows.add(base[on], es[on], es[on])
     rows.add(base[live], es[live], np.full(int(live.sum()), np.inf))
+    if chords is not None:
+        # r - k s <= -k L with k = U / (U - L) in (0, 1): the chord, well scaled however small U is
+        k = np.where(live, U / np.where(live, U - L, 1.0), 0.0)
+        chord = -k[:, None] * Es
+        chord[idx, rcol] += 1.0
+        chords[rcol[live]] = rows.count + np.arange(int(live.sum()))
+        rows.add(chord[live], np.full(int(live.sum()), -np.inf), (k * (es - L))[live])
+        lb[dcol] = ub[dcol] = 0.0
+        integrality[dcol] = 0
+        return
     # r - s - L d <= -L   (r <= s - L (1 - d))
     upper_cut = base.copy()
     upper_cut[idx, dcol] -= L

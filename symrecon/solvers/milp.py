@@ -4,17 +4,23 @@ For networks whose activations are all piecewise linear (relu, leaky_relu,
 relu6, hard_sigmoid, linear), any depth, within finite ``bounds``.  Per block
 of targets (see :mod:`symrecon.milp`):
 
-1. *local*: batched ``newton`` from the given starting points, then from up
-   to ``restarts`` random points in the box (doubling rounds, at most
-   :data:`LOCAL_SHARE` of ``time_limit`` per open target); every answer within
-   tolerance is a witness already (re-checked by a forward pass, like every
-   answer);
+1. *local*: batched ``newton`` from the given starting points, then plain
+   Gauss-Newton runs from up to ``restarts`` random points in the box
+   (doubling rounds, at most :data:`LOCAL_SHARE` of ``time_limit`` per open
+   target, :data:`LOCAL_SHARE_LARGE` when the MILP is too big to tighten);
+   every answer within tolerance is a witness already (re-checked by a
+   forward pass, like every answer).  When the MILP is small enough for
+   bound tightening, the first :data:`QUICK_RESTARTS` restarts come first,
+   then the tightening LPs of step 3 try to prove the targets still open
+   unreachable (quick where the target is far from the network's image), and
+   only the targets they leave open get the remaining restarts;
 2. *pattern*: for the rest, the LP of the activation pattern at the best local
    point (the network is affine on it): a feasible LP is a witness;
 3. *milp*: bounds of every hidden pre-activation by interval propagation,
    tightened for this target by LPs over the relaxed model *with* the output
    rows when the MILP is small (at most ``TIGHTEN_MAX_HINGES`` unstable
-   hinges; :mod:`symrecon.milp.tighten`; an infeasible LP is already a proof),
+   hinges; :mod:`symrecon.milp.tighten`, warm-started through ``highspy``
+   when installed; an infeasible LP is already a proof; reused from step 1),
    then the big-M MILP with those bounds, with :func:`scipy.optimize.milp`
    (HiGHS), within what is left of ``time_limit``:
    a witness, a proof of infeasibility (``Status.INFEASIBLE``, ``x`` NaN, the
@@ -49,12 +55,14 @@ from numpy.typing import NDArray
 from ..errors import CapabilityError, InvalidParameterError, ShapeError
 from ..milp.distance import NORMS
 from ..milp.network import PLNetwork
-from ..milp.search import Searcher
+from ..milp.search import PROOF_BAND, TIGHTEN_SHARE, Searcher, infeasible_verdict
+from ..milp.tighten import Tightened
 from ..status import Status
 from ..validation import as_real_array
-from . import get_solver, register
+from . import register
 from ._base import AbstractSolver, BlockResult, Problem
 from ._common import start_points
+from .newton import GaussNewton
 
 __all__ = ["MILPSolver"]
 
@@ -62,6 +70,13 @@ Float64Array = NDArray[np.float64]
 
 #: the most of a target's ``time_limit`` the random restarts of the local phase may take
 LOCAL_SHARE = 0.6
+#: the same for MILPs too big for bound tightening: measured on the OMLT benchmark's 8 -> 64 -> 64 -> 8 and
+#: 16 -> 128 -> 128 -> 16 nets, the MILP decided no target in the time the restarts left it, the restarts did
+LOCAL_SHARE_LARGE = 0.9
+#: random restarts (rounds of 1, 2, ..., 32) before bound tightening tries to prove the open targets unreachable:
+#: on the 8 -> 32 ReLU -> 8 benchmark problem (2000 data-like targets) they leave 2 open where 15 left 24, each of
+#: which then spent ~0.15 s in tightening LPs before more restarts solved it; a lone target's rounds cost ~10 ms
+QUICK_RESTARTS = 63
 
 
 @register
@@ -154,13 +169,15 @@ class MILPSolver(AbstractSolver):
         stage = np.full(n, "", dtype=object)
         refs = self._refs(problem)
         spent = np.zeros(n)
-        if refs is None:
-            spent += self._local(problem, searcher, xs, codes, stage)
+        tights: dict[int, Tightened] = {}
         certificates: dict[int, str] = {}
+        if refs is None:
+            spent += self._local(problem, searcher, (xs, codes, stage), tights, certificates)
         for t in np.flatnonzero(codes == Status.NOT_RUN):
             t0 = time.perf_counter()
             v = searcher.decide(problem.y[t], problem.unit_tol[t], self.time_limit - spent[t],
-                                x_ref=None if refs is None else refs[t], norm=self.norm or "l1")
+                                x_ref=None if refs is None else refs[t], norm=self.norm or "l1",
+                                tightened=tights.get(int(t)))
             xs[t], codes[t], stage[t] = v.x, v.status, v.stage
             spent[t] += time.perf_counter() - t0
             if v.certificate:
@@ -172,39 +189,93 @@ class MILPSolver(AbstractSolver):
             stats["reason"] = certificates[0]
         return BlockResult(x=xs, status=codes, n_iter=np.zeros(n, dtype=np.int64), method=self.name, stats=stats)
 
-    def _local(self, problem: Problem, searcher: Searcher, xs: Float64Array, codes: NDArray[np.int8],
-               stage: NDArray[np.object_]) -> Float64Array:
-        """Steps 1-2 for every row; fills the rows they solve, returns the seconds spent per row."""
+    def _local(self, problem: Problem, searcher: Searcher, out: tuple[Float64Array, NDArray[np.int8],
+               NDArray[np.object_]], tights: dict[int, Tightened], certificates: dict[int, str]) -> Float64Array:
+        """Steps 1-2 (and the proofs by tightening) for every row; fills the rows they decide, returns seconds spent."""
+        xs, codes, stage = out
+        assert problem.unit_tol is not None
         t0 = time.perf_counter()
         n = problem.n_targets
-        assert problem.lower is not None and problem.upper is not None and problem.unit_tol is not None
-        best, best_r = _newton(problem, start_points(problem))
-        rng = np.random.default_rng(self.seed)
-        used, k = 0, 0
-        while used < self.restarts:
-            open_rows = np.flatnonzero(np.any(best_r > problem.unit_tol, axis=1))
-            # at most LOCAL_SHARE of each open target's time_limit goes to restarts; the MILP gets the rest
-            if not open_rows.size or time.perf_counter() - t0 > LOCAL_SHARE * self.time_limit * open_rows.size:
-                break
-            m = min(2 ** k, self.restarts - used)      # doubling rounds: few kernel calls, little wasted work
-            used, k = used + m, k + 1
-            rows = np.repeat(open_rows, m)
-            x, r = _newton(problem.rows(rows), _random_starts(problem, rng, rows.size))
-            worst = np.max(r, axis=1).reshape(open_rows.size, m)
-            pick = np.argmin(worst, axis=1)
-            chosen = np.arange(open_rows.size) * m + pick
-            better = worst[np.arange(open_rows.size), pick] < np.max(best_r[open_rows], axis=1)
-            best[open_rows[better]], best_r[open_rows[better]] = x[chosen[better]], r[chosen[better]]
-        solved = np.all(best_r <= problem.unit_tol, axis=1)
-        xs[solved], codes[solved], stage[solved] = best[solved], Status.CONVERGED, "local"
-        spent = np.full(n, (time.perf_counter() - t0) / max(n, 1))
-        for t in np.flatnonzero(~solved):
+        walk = _Restarts(problem, *_newton(problem, start_points(problem)), np.random.default_rng(self.seed),
+                         (LOCAL_SHARE if searcher.tightens else LOCAL_SHARE_LARGE) * self.time_limit, t0)
+        spent = np.full(n, (time.perf_counter() - t0) / max(n, 1))      # the first run, shared by every row
+        if searcher.tightens:
             t1 = time.perf_counter()
-            found = searcher.from_pattern(best[t], problem.y[t], problem.unit_tol[t])
+            walk.run(min(QUICK_RESTARTS, self.restarts))
+            spent += (time.perf_counter() - t1) / max(n, 1)
+            self._prove(problem, searcher, walk, out, tights, certificates, spent)
+        t2, n_open = time.perf_counter(), max(walk.open_rows().size, 1)
+        walk.run(self.restarts)
+        spent[walk.open_rows()] += (time.perf_counter() - t2) / n_open
+        solved = walk.solved()
+        xs[solved], codes[solved], stage[solved] = walk.best[solved], Status.CONVERGED, "local"
+        for t in walk.open_rows():
+            t1 = time.perf_counter()
+            found = searcher.from_pattern(walk.best[t], problem.y[t], problem.unit_tol[t])
             if found is not None:
                 xs[t], codes[t], stage[t] = found, Status.CONVERGED, "pattern"
             spent[t] += time.perf_counter() - t1
         return spent
+
+    def _prove(self, problem: Problem, searcher: Searcher, walk: _Restarts, out: tuple[Float64Array,
+               NDArray[np.int8], NDArray[np.object_]], tights: dict[int, Tightened], certificates: dict[int, str],
+               spent: Float64Array) -> None:
+        """Bound tightening for each target the quick restarts left open: proofs close rows, the rest keep bounds."""
+        xs, codes, stage = out
+        assert problem.unit_tol is not None
+        for t in walk.open_rows():
+            t1 = time.perf_counter()
+            tight = searcher.prove(problem.y[t], problem.unit_tol[t], TIGHTEN_SHARE * self.time_limit)
+            assert tight is not None
+            spent[t] += time.perf_counter() - t1
+            if not tight.infeasible:
+                tights[int(t)] = tight
+                continue
+            band = np.maximum(problem.unit_tol[t], PROOF_BAND)
+            v = infeasible_verdict(tight, band, spent[t], problem.model.n_in)
+            xs[t], codes[t], stage[t], certificates[int(t)] = v.x, v.status, v.stage, v.certificate
+            walk.closed[t] = True
+
+
+class _Restarts:
+    """Batched ``newton`` from random starts, in doubling rounds, for the targets still open; keeps the best point."""
+
+    def __init__(self, problem: Problem, best: Float64Array, best_r: Float64Array, rng: np.random.Generator,
+                 seconds_per_row: float, t0: float):
+        self.problem, self.best, self.best_r, self.rng = problem, best, best_r, rng
+        self.seconds_per_row, self.t0 = seconds_per_row, t0
+        self.used, self.k, self.per_start = 0, 0, 0.0
+        self.closed = np.zeros(problem.n_targets, dtype=bool)       # decided otherwise (a proof): no more restarts
+
+    def solved(self) -> NDArray[np.bool_]:
+        assert self.problem.unit_tol is not None
+        return np.all(self.best_r <= self.problem.unit_tol, axis=1) & ~self.closed
+
+    def open_rows(self) -> NDArray[np.int64]:
+        assert self.problem.unit_tol is not None
+        return np.flatnonzero(np.any(self.best_r > self.problem.unit_tol, axis=1) & ~self.closed)
+
+    def run(self, upto: int) -> None:
+        """Restart rounds until ``upto`` starts per target are used, every target is solved, or the time is up."""
+        problem = self.problem
+        while self.used < upto:
+            open_rows = self.open_rows()
+            m = min(2 ** self.k, upto - self.used)   # doubling rounds: few kernel calls, little wasted work
+            # at most seconds_per_row of each open target's time goes to restarts, this round's predicted time
+            # (the last round's per start) included: the MILP gets the rest, and the time limit holds
+            ahead = self.per_start * m * open_rows.size
+            if not open_rows.size or time.perf_counter() + ahead - self.t0 > self.seconds_per_row * open_rows.size:
+                break
+            self.used, self.k = self.used + m, self.k + 1
+            rows = np.repeat(open_rows, m)
+            t = time.perf_counter()
+            x, r = _newton(problem.rows(rows), _random_starts(problem, self.rng, rows.size), second_chances=False)
+            self.per_start = (time.perf_counter() - t) / rows.size
+            worst = np.max(r, axis=1).reshape(open_rows.size, m)
+            pick = np.argmin(worst, axis=1)
+            chosen = np.arange(open_rows.size) * m + pick
+            better = worst[np.arange(open_rows.size), pick] < np.max(self.best_r[open_rows], axis=1)
+            self.best[open_rows[better]], self.best_r[open_rows[better]] = x[chosen[better]], r[chosen[better]]
 
 
 def _random_starts(problem: Problem, rng: np.random.Generator, k: int) -> Float64Array:
@@ -215,11 +286,18 @@ def _random_starts(problem: Problem, rng: np.random.Generator, k: int) -> Float6
     return rng.uniform(centre - scale * half, centre + scale * half, size=(k, problem.model.n_in))
 
 
-def _newton(problem: Problem, starts: Float64Array) -> tuple[Float64Array, Float64Array]:
-    """Batched ``newton`` from ``starts``: the end points and their absolute residuals per unit."""
-    # a plain local run: the random restarts here are the milp's own (bounded by its time limit), so
-    # newton's second chances (restarts, per-row trf) would only spend that time twice
-    block = get_solver("newton", restarts=0, fallback=False).solve_block(problem.rows(slice(None), x0=starts))
+def _newton(problem: Problem, starts: Float64Array, second_chances: bool = True) -> tuple[Float64Array, Float64Array]:
+    """Batched ``newton`` from ``starts``: the end points and their absolute residuals per unit.
+
+    ``second_chances``: newton's continuation and informed start for what is
+    still open (the first run); the random restarts skip them (measured: they
+    took 3/4 of a restart round's time).
+    """
+    # the random restarts here are the milp's own (bounded by its time limit), so newton's random restarts
+    # and per-row trf would only spend that time twice
+    solver = GaussNewton(restarts=0, fallback=False)
+    rows = problem.rows(slice(None), x0=starts)
+    block = solver.solve_block(rows) if second_chances else solver.local_run(rows)
     x = np.where(np.isfinite(block.x), block.x, starts)
     x = np.clip(x, problem.lower, problem.upper)
     r = np.abs(problem.model.forward(x) - problem.y)

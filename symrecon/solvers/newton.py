@@ -108,6 +108,10 @@ class GaussNewton(AbstractSolver):
         block, extra = rescue(self._local, problem, block, self.restarts, last_resort)
         return dataclasses.replace(block, stats=dict(block.stats, **extra))
 
+    def local_run(self, problem: Problem) -> BlockResult:
+        """One run from the problem's starting points, without the second chances (for callers with their own)."""
+        return self._local(problem)
+
     def prepare(self, problem: Problem) -> None:
         """Compile the first phase's kernel before any block runs (notice on stderr); the damped one compiles ahead.
 
