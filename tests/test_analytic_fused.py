@@ -13,6 +13,7 @@ from symrecon import activations
 from symrecon.backends.numba.inverse import inverse_rows
 from symrecon.backends.numba.pack import pack
 from symrecon.backends.numba.recheck import forward_block
+from symrecon.backends.numba.vecmath import artanh as vartanh
 from symrecon.backends.numba.vecmath import exp as vexp
 from symrecon.backends.numba.vecmath import log as vlog
 from symrecon.reconstruct import make_problem
@@ -33,6 +34,15 @@ def _map(v, log):
     out = np.empty_like(v)
     for i in range(v.size):
         out[i] = vlog(v[i]) if log else vexp(v[i])
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def _map_artanh(v):
+    """``artanh(v)`` elementwise through the one-division formula."""
+    out = np.empty_like(v)
+    for i in range(v.size):
+        out[i] = vartanh(v[i])
     return out
 
 
@@ -203,6 +213,20 @@ def test_exp_and_log_special_values():
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(_map_exp(specials), np.exp(specials))
         np.testing.assert_array_equal(_map_log(specials), np.log(specials))
+
+
+def test_artanh_is_within_an_ulp_or_two_near_0_near_1_and_in_between():
+    rng = np.random.default_rng(8)
+    a = np.concatenate([rng.uniform(-1.0, 1.0, 200_000), 1.0 - 2.0 ** -rng.uniform(1.0, 53.0, 50_000),
+                        -(2.0 ** -rng.uniform(1.0, 1074.0, 50_000)), [0.17157287525381, np.nextafter(1.0, 0.0)]])
+    ref = np.arctanh(a)  # NumPy's is within an ulp itself
+    assert np.max(_ulps(_map_artanh(a), ref)[ref != 0.0]) <= ULP_BOUND
+    specials = np.array([0.0, -0.0, 1.0, -1.0, 1.5, -3.0, np.nan, np.inf])
+    with np.errstate(all="ignore"):
+        expected = np.arctanh(specials)
+    got = _map_artanh(specials)
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got[:2]), [False, True])
 
 
 @pytest.mark.parametrize("name", INVERTIBLE_NAMES)
