@@ -45,9 +45,9 @@ from .vecmath import artanh
 __all__ = ["BLOCK", "inverse_rows"]
 
 #: rows per block of the kernel (a block's working set stays in L1)
-BLOCK = 128
+BLOCK = 256
 #: blocks per parallel task (its scratch buffers are allocated once per task, not per block)
-TASK_BLOCKS = 32
+TASK_BLOCKS = 16
 
 _EXACT = int(Status.EXACT)
 _INFEASIBLE = int(Status.INFEASIBLE)
