@@ -15,6 +15,7 @@ from symrecon.backends.numba.pack import pack
 from symrecon.backends.numba.recheck import forward_block
 from symrecon.backends.numba.vecmath import artanh as vartanh
 from symrecon.backends.numba.vecmath import exp as vexp
+from symrecon.backends.numba.vecmath import exp_capped as vexp_capped
 from symrecon.backends.numba.vecmath import log as vlog
 from symrecon.reconstruct import make_problem
 
@@ -213,6 +214,21 @@ def test_exp_and_log_special_values():
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(_map_exp(specials), np.exp(specials))
         np.testing.assert_array_equal(_map_log(specials), np.log(specials))
+
+
+@njit(cache=True, error_model="numpy")
+def _map_exp_capped(v):
+    out = np.empty_like(v)
+    for i in range(v.size):
+        out[i] = vexp_capped(v[i])
+    return out
+
+
+def test_exp_capped_is_exp_up_to_40_and_exp_40_beyond():
+    x = np.concatenate([np.random.default_rng(9).uniform(0.0, 40.0, 100_000), [0.0, 1e-300, 40.0]])
+    assert np.max(_ulps(_map_exp_capped(x), np.exp(x))) <= ULP_BOUND
+    big = _map_exp_capped(np.array([40.5, 800.0, np.inf, np.nan]))
+    assert np.all(big[:3] == _map_exp_capped(np.array([40.0]))[0]) and np.isnan(big[3])
 
 
 def test_artanh_is_within_an_ulp_or_two_near_0_near_1_and_in_between():

@@ -34,7 +34,7 @@ from numba import njit
 
 from ...activations import get as _activation
 from .activations import act_and_deriv
-from .vecmath import exp
+from .vecmath import exp, exp_capped
 
 __all__ = ["forward_block", "affine_block", "judge_block", "FLOOR"]
 
@@ -51,7 +51,7 @@ _FAST = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 def forward_block(code, param, col, nb):
     """``col[r] = f(col[r])`` for ``r < nb``: the activation with kernel code ``code``, forward.
 
-    tanh and sigmoid run as vectorised loops over :func:`~.vecmath.exp`
+    tanh and sigmoid run as vectorised loops over :func:`~.vecmath.exp_capped` and :func:`~.vecmath.exp`
     (tanh: ``sign(z) (1 - 2 / (e^{2|z|} + 1))``, absolute error below
     ``2.3e-16``, exact ``±1`` in saturation); every other activation through
     its scalar formula in :mod:`.activations`.  NaN propagates.
@@ -61,7 +61,7 @@ def forward_block(code, param, col, nb):
     if code == _TANH:
         for r in range(nb):
             z = col[r]
-            t = 1.0 - 2.0 / (exp(2.0 * abs(z)) + 1.0)  # exp overflows to inf: t = 1
+            t = 1.0 - 2.0 / (exp_capped(2.0 * abs(z)) + 1.0)  # 1 exactly from |z| = 20 on
             col[r] = math.copysign(t, z) if z == z else z
     elif code == _SIGMOID:
         for r in range(nb):

@@ -35,7 +35,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["bits_of", "float_of", "exp", "log", "log1p", "artanh", "LN2_HI", "LN2_LO"]
+__all__ = ["bits_of", "float_of", "exp", "exp_capped", "log", "log1p", "artanh", "LN2_HI", "LN2_LO"]
 
 
 def _split_ln2() -> tuple[float, float]:
@@ -133,9 +133,8 @@ def log1p(w):
 
 
 @njit(**_VEC)
-def exp(x):
-    """Exponential: 0 below about -745.13, ``inf`` above about 709.78, NaN at NaN."""
-    xc = min(max(x, -746.0), 710.0)
+def _exp_reduced(xc):
+    """``(exp(r), k)`` with ``xc = k ln2 + r``, ``|r| <= ln2 / 2`` (``xc`` finite and clamped by the caller)."""
     kf = math.floor(xc * _INV_LN2 + 0.5)
     r = (xc - kf * LN2_HI) - kf * LN2_LO
     p = 1.0 / 6227020800.0  # 1/13!
@@ -152,9 +151,28 @@ def exp(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    k = int(kf)
+    return p, int(kf)
+
+
+@njit(**_VEC)
+def exp(x):
+    """Exponential: 0 below about -745.13, ``inf`` above about 709.78, NaN at NaN."""
+    p, k = _exp_reduced(min(max(x, -746.0), 710.0))
     k1 = k >> 1  # 2^k = 2^k1 2^(k - k1): each factor a normal float64 for k in [-1076, 1025]
     scaled = p * float_of((k1 + _EXP_BIAS) << 52) * float_of((k - k1 + _EXP_BIAS) << 52)
+    return scaled if x == x else x
+
+
+@njit(**_VEC)
+def exp_capped(x):
+    """``exp(min(x, 40))`` for ``x >= 0`` (NaN at NaN): what ``tanh`` needs, as :func:`exp` without its range ends.
+
+    ``e^40`` is past where ``1 - 2 / (e^x + 1)`` rounds to 1, and ``2^k``
+    stays one normal factor, so neither overflow nor subnormal results need
+    handling.
+    """
+    p, k = _exp_reduced(min(x, 40.0))
+    scaled = p * float_of((k + _EXP_BIAS) << 52)
     return scaled if x == x else x
 
 
