@@ -258,3 +258,32 @@ def test_block_forward_matches_the_activations_numpy_form(name):
     np.testing.assert_array_equal(col[~fin], ref[~fin])  # NaN and overflow alike
     # tanh: 2.3e-16 absolute (its docstring); the other formulas a few ulps of the larger of 1 and |f|
     assert np.all(np.abs(col[fin] - ref[fin]) <= 4.5e-16 * np.maximum(1.0, np.abs(ref[fin])))
+
+
+# -- the target scans left to the kernel ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0, 1.5])
+@pytest.mark.parametrize("n_rows", [1, 5000])
+def test_analytic_raises_for_bad_targets_what_the_scans_it_skips_would_raise(bad, n_rows):
+    rng = np.random.default_rng(3)
+    model = sr.Sequential([sr.Dense(np.linalg.qr(rng.normal(size=(3, 3)))[0], rng.normal(size=3) * 0.1, "tanh")
+                           for _ in range(2)])
+    y = model(rng.normal(size=(n_rows, 3)))
+    y[n_rows // 2, 1] = bad
+    target = y[0] if n_rows == 1 else y
+    errors = []
+    for method in ("analytic", "newton"):  # newton's problem is scanned before the solve
+        with pytest.raises((sr.errors.InvalidValueError, sr.errors.InfeasibleTargetError)) as info:
+            sr.reconstruct(model, target, method=method, progress=False)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+    assert make_problem(model, target, defer_target_scan=True).y.shape == (n_rows, 3)  # no scan, no error
+
+
+def test_an_unreachable_hidden_value_is_infeasible_not_an_error_under_the_deferred_scan():
+    model = sr.Sequential([sr.Dense([[1.0]], [0.0], "tanh"), sr.Dense([[4.0]], [0.0], "tanh")])
+    y = np.array([[np.tanh(4.0 * 0.5)], [np.tanh(4.0 * 1.5)]])  # the second needs tanh(.) = 1.5
+    res = sr.reconstruct(model, y, method="analytic", progress=False)
+    assert [Status(s) for s in res.status] == [Status.EXACT, Status.INFEASIBLE]
+    assert abs(float(res.x[0, 0]) - np.arctanh(0.5)) <= 1e-12
