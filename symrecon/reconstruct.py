@@ -272,9 +272,8 @@ def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver 
 
         check_executor_for_dask(executor)
         return reconstruct_dask(model, y, solver, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter)
-    defer = solver.flags_bad_targets and device == "cpu"
     problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
-                           rtol=rtol, defer_target_scan=defer)
+                           rtol=rtol, defer_target_scan=_defers_scan(solver, device))
     solver.check_capabilities(problem)
     if device == "cuda":
         from .backends.cuda.solve import check_device_request
@@ -284,10 +283,22 @@ def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver 
         start = start_points(problem)
         start.setflags(write=False)
         problem = dataclasses.replace(problem, x0=start)
-    block = run_blocks(solver, problem, executor) if device == "cpu" else _on_device(solver, problem)
-    if defer:
-        check_deferred_targets(model, y, block.status)
+    block = _solved(solver, problem, executor, device, model, y)
     return Reconstruction.from_block(problem, block, elapsed=time.perf_counter() - t0)
+
+
+def _defers_scan(solver: AbstractSolver, device: str) -> bool:
+    """Whether ``make_problem`` leaves the scans of the targets to ``solver`` (its CPU kernel flags bad rows)."""
+    return solver.flags_bad_targets and device == "cpu"
+
+
+def _solved(solver: AbstractSolver, problem: Problem, executor: str, device: str, model: object,
+            y: Any) -> BlockResult:
+    """Every block solved on ``device``; the target scans left to the solver redone when a row calls for it."""
+    block = run_blocks(solver, problem, executor) if device == "cpu" else _on_device(solver, problem)
+    if _defers_scan(solver, device):
+        check_deferred_targets(model, y, block.status)
+    return block
 
 
 def _nearest_method(method: str | AbstractSolver, x_ref: Any, x0: Any,
