@@ -29,30 +29,41 @@ from numba import njit
 ULP_BOUND = 2.0  # both sides are within about one ulp of the true value
 
 
+#: the vectorising formulas by number (a jitted function takes no function argument without a recompile each)
+LOG, EXP, ARTANH, EXP_CAPPED = range(4)
+
+
 @njit(cache=True, error_model="numpy")
-def _map(v, log):
-    """``log(v)`` (or ``exp(v)``) elementwise through the vectorising formulas."""
+def _map(v, which):
+    """One of the vectorising formulas (``LOG``, ``EXP``, ``ARTANH``, ``EXP_CAPPED``) elementwise."""
     out = np.empty_like(v)
     for i in range(v.size):
-        out[i] = vlog(v[i]) if log else vexp(v[i])
+        x = v[i]
+        if which == LOG:
+            out[i] = vlog(x)
+        elif which == EXP:
+            out[i] = vexp(x)
+        elif which == ARTANH:
+            out[i] = vartanh(x)
+        else:
+            out[i] = vexp_capped(x)
     return out
 
 
-@njit(cache=True, error_model="numpy")
 def _map_artanh(v):
-    """``artanh(v)`` elementwise through the one-division formula."""
-    out = np.empty_like(v)
-    for i in range(v.size):
-        out[i] = vartanh(v[i])
-    return out
+    return _map(v, ARTANH)
+
+
+def _map_exp_capped(v):
+    return _map(v, EXP_CAPPED)
 
 
 def _map_exp(v):
-    return _map(v, False)
+    return _map(v, EXP)
 
 
 def _map_log(v):
-    return _map(v, True)
+    return _map(v, LOG)
 
 
 def _ulps(a, b):
@@ -214,14 +225,6 @@ def test_exp_and_log_special_values():
     with np.errstate(all="ignore"):
         np.testing.assert_array_equal(_map_exp(specials), np.exp(specials))
         np.testing.assert_array_equal(_map_log(specials), np.log(specials))
-
-
-@njit(cache=True, error_model="numpy")
-def _map_exp_capped(v):
-    out = np.empty_like(v)
-    for i in range(v.size):
-        out[i] = vexp_capped(v[i])
-    return out
 
 
 def test_exp_capped_is_exp_up_to_40_and_exp_40_beyond():
