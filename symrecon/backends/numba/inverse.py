@@ -17,7 +17,11 @@ layer or an input that overflows float64 (its ``x`` is NaN).  With
 answers while they are in cache (:mod:`.recheck`: the kernels ``W`` and the
 activations forward, independent of the inverse) and writes ``model(x)``,
 the residual and the tolerance verdict per row, so that the result needs no
-second pass over the batch.  Nothing raises inside the kernel: an exception
+second pass over the batch.  tanh layers, the common case, take their own
+pass (:func:`_invert_column`): the image check folded into a one-division
+artanh (:func:`~.vecmath.artanh`).  Because the output layer's image check
+also fails NaN and inf, a batch solved here needs no scan of its targets
+beforehand (``reconstruct`` re-scans only when a row is not ``EXACT``).  Nothing raises inside the kernel: an exception
 in a ``prange`` body would abort its whole block and leave rows unwritten, so
 bad values are flagged and computed on (``error_model="numpy"``: 1/0 is inf,
 not ``ZeroDivisionError``).  The detailed reason for a row, and the
