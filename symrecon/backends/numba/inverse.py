@@ -35,7 +35,7 @@ call and caches the machine code on disk (``cache=True``).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, parallel_chunksize, prange
 from numpy.typing import NDArray
 
 from ...recheck import Recheck
@@ -52,6 +52,10 @@ __all__ = ["BLOCK", "inverse_rows"]
 BLOCK = 256
 #: blocks per parallel task (its scratch buffers are allocated once per task, not per block)
 TASK_BLOCKS = 16
+#: tasks a thread takes at a time: handed out as threads free up, so that a thread slowed by
+#: another process does less of the batch (measured on a shared 2-core machine: the slowest of
+#: nine 10^6-row calls 182 ms with numba's equal split, 97 ms with this; the median unchanged)
+TASKS_PER_GRAB = 4
 
 _EXACT = int(Status.EXACT)
 _INFEASIBLE = int(Status.INFEASIBLE)
@@ -238,5 +242,6 @@ def inverse_rows(pm: PackedModel, rtol: float, y: NDArray[np.float64],
     bufs = check if check is not None else Recheck(np.empty((0, pm.n_out)), np.empty(0), np.empty(0, dtype=np.bool_))
     if n:
         limits = np.array(tols if tols is not None else (0.0, 0.0), dtype=np.float64)
-        _inverse_kernel(pm, y, float(rtol), limits, check is not None, out, status, *bufs)
+        with parallel_chunksize(TASKS_PER_GRAB):
+            _inverse_kernel(pm, y, float(rtol), limits, check is not None, out, status, *bufs)
     return out, status, check
