@@ -270,6 +270,10 @@ class Sequential:
         act = getattr(last, "activation", None)
         if act is None:
             return
+        lo, hi, lo_open, hi_open = act.image_bounds
+        low, high = float(np.min(y)), float(np.max(y))  # two reductions, no (N, n_out) mask, when all is well
+        if (low > lo or (not lo_open and low == lo)) and (high < hi or (not hi_open and high == hi)):
+            return
         ok = act.in_image(y)
         if not np.all(ok):
             row, unit = (int(i) for i in np.argwhere(~ok)[0])

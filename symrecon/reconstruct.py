@@ -30,6 +30,7 @@ from .executor import EXECUTORS, run_blocks
 from .models import Dense, Sequential
 from .result import Reconstruction
 from .softmax import classifier_problem, is_classifier, reconstruct_classifier
+from .status import Status
 from .solvers import SOLVERS, AbstractSolver, Problem, get_solver, methods_help
 from .solvers._base import BlockResult
 from .solvers._common import start_points
@@ -93,8 +94,13 @@ def _start(x0: ArrayLike | None, n: int, n_in: int) -> np.ndarray | None:
 
 def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bounds: object = None,
                  tol: float | None = None, max_iter: int | None = None,
-                 progress: bool | None = None, rtol: float | None = None) -> Problem:
+                 progress: bool | None = None, rtol: float | None = None, defer_target_scan: bool = False) -> Problem:
     """Validate user input into a :class:`Problem` (the only place checks happen).
+
+    ``defer_target_scan``: skip the two passes over ``y`` that look for NaN/inf
+    and for values outside the output image, for a solver whose kernel flags
+    such rows itself (:attr:`~symrecon.solvers.AbstractSolver.flags_bad_targets`);
+    :func:`check_deferred_targets` then raises the same errors after the solve.
 
     Raises
     ------
@@ -104,8 +110,10 @@ def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bo
         return classifier_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
                                   rtol=rtol)
     model = _as_model(model)
-    y_batch, single = as_batch(y, model.n_out, "target y")
-    model.check_target(y_batch)
+    defer = defer_target_scan and bounds is None  # the box check below reads every target
+    y_batch, single = as_batch(y, model.n_out, "target y", check_finite=not defer)
+    if not defer:
+        model.check_target(y_batch)
     tol_value = check_tol(DEFAULT_ATOL if tol is None else tol)
     rtol_value = check_tol(DEFAULT_RTOL if rtol is None else rtol, "rtol", allow_zero=True)
     limit = check_max_iter(max_iter)
@@ -130,6 +138,20 @@ def make_problem(model: object, y: ArrayLike, *, x0: ArrayLike | None = None, bo
         assert problem.unit_tol is not None
         check_reachable(model, y_batch, problem.unit_tol, lower, upper)
     return problem
+
+
+def check_deferred_targets(model: object, y: ArrayLike, status: object) -> None:
+    """Raise what :func:`make_problem` would have for ``y``, when a row the solver flagged calls for it.
+
+    For ``make_problem(..., defer_target_scan=True)``: a NaN, inf or
+    out-of-image target leaves its row short of ``EXACT``; only then is ``y``
+    (as the caller passed it, so the messages name the same indices) scanned.
+    """
+    if np.all(np.asarray(status) == Status.EXACT):
+        return
+    model = _as_model(model)
+    y_batch, _ = as_batch(y, model.n_out, "target y")
+    model.check_target(y_batch)
 
 
 def resolve_solver(method: str | AbstractSolver, options: dict[str, object]) -> AbstractSolver:
@@ -251,7 +273,7 @@ def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver 
         check_executor_for_dask(executor)
         return reconstruct_dask(model, y, solver, x0=x0, bounds=bounds, tol=tol, rtol=rtol, max_iter=max_iter)
     problem = make_problem(model, y, x0=x0, bounds=bounds, tol=tol, max_iter=max_iter, progress=progress,
-                           rtol=rtol)
+                           rtol=rtol, defer_target_scan=_defers_scan(solver, device))
     solver.check_capabilities(problem)
     if device == "cuda":
         from .backends.cuda.solve import check_device_request
@@ -261,8 +283,22 @@ def reconstruct(model: Sequential | Dense, y: Any, method: str | AbstractSolver 
         start = start_points(problem)
         start.setflags(write=False)
         problem = dataclasses.replace(problem, x0=start)
-    block = run_blocks(solver, problem, executor) if device == "cpu" else _on_device(solver, problem)
+    block = _solved(solver, problem, executor, device, model, y)
     return Reconstruction.from_block(problem, block, elapsed=time.perf_counter() - t0)
+
+
+def _defers_scan(solver: AbstractSolver, device: str) -> bool:
+    """Whether ``make_problem`` leaves the scans of the targets to ``solver`` (its CPU kernel flags bad rows)."""
+    return solver.flags_bad_targets and device == "cpu"
+
+
+def _solved(solver: AbstractSolver, problem: Problem, executor: str, device: str, model: object,
+            y: Any) -> BlockResult:
+    """Every block solved on ``device``; the target scans left to the solver redone when a row calls for it."""
+    block = run_blocks(solver, problem, executor) if device == "cpu" else _on_device(solver, problem)
+    if _defers_scan(solver, device):
+        check_deferred_targets(model, y, block.status)
+    return block
 
 
 def _nearest_method(method: str | AbstractSolver, x_ref: Any, x0: Any,

@@ -36,11 +36,13 @@ __all__ = ["as_real_array", "as_batch", "check_option", "check_tol", "check_max_
 MAX_ITER_LIMIT = 2**62
 
 
-def as_real_array(value: ArrayLike, what: str, ndim: int | None = None) -> NDArray[np.float64]:
+def as_real_array(value: ArrayLike, what: str, ndim: int | None = None,
+                  check_finite: bool = True) -> NDArray[np.float64]:
     """A read-only float64 copy of ``value``.
 
     Refuses what is not an array of real numbers (None, strings, complex,
-    objects, masked arrays), NaN/inf and a wrong ``ndim``.
+    objects, masked arrays), NaN/inf (unless ``check_finite`` is False: a
+    caller whose kernel flags them itself) and a wrong ``ndim``.
     """
     if value is None or isinstance(value, (str, bytes)) or isinstance(value, np.ma.MaskedArray):
         raise InvalidValueError(f"{what} must be an array of real numbers; got {_describe(value)}")
@@ -55,7 +57,7 @@ def as_real_array(value: ArrayLike, what: str, ndim: int | None = None) -> NDArr
     arr = np.array(raw, dtype=np.float64, copy=True)
     if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{what} must be {ndim}-D; got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if check_finite and not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise InvalidValueError(
             f"{what} contains NaN or inf (first at index {tuple(int(i) for i in bad)}); expected finite numbers"
@@ -69,13 +71,14 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
-def as_batch(value: ArrayLike, width: int, what: str) -> tuple[NDArray[np.float64], bool]:
+def as_batch(value: ArrayLike, width: int, what: str, check_finite: bool = True) -> tuple[NDArray[np.float64], bool]:
     """Validate a single vector ``(width,)`` or batch ``(N, width)``.
 
     Returns a read-only float64 ``(N, width)`` copy and whether the input was a
-    single vector.  A scalar is accepted when ``width == 1``.
+    single vector.  A scalar is accepted when ``width == 1``.  ``check_finite``:
+    as :func:`as_real_array`.
     """
-    arr = as_real_array(value, what)
+    arr = as_real_array(value, what, check_finite=check_finite)
     if arr.ndim == 0 and width == 1:
         arr = arr.reshape(1)
     expected = f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}"

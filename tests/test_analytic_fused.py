@@ -13,7 +13,9 @@ from symrecon import activations
 from symrecon.backends.numba.inverse import inverse_rows
 from symrecon.backends.numba.pack import pack
 from symrecon.backends.numba.recheck import forward_block
+from symrecon.backends.numba.vecmath import artanh as vartanh
 from symrecon.backends.numba.vecmath import exp as vexp
+from symrecon.backends.numba.vecmath import exp_capped as vexp_capped
 from symrecon.backends.numba.vecmath import log as vlog
 from symrecon.reconstruct import make_problem
 
@@ -27,21 +29,41 @@ from numba import njit
 ULP_BOUND = 2.0  # both sides are within about one ulp of the true value
 
 
+#: the vectorising formulas by number (a jitted function takes no function argument without a recompile each)
+LOG, EXP, ARTANH, EXP_CAPPED = range(4)
+
+
 @njit(cache=True, error_model="numpy")
-def _map(v, log):
-    """``log(v)`` (or ``exp(v)``) elementwise through the vectorising formulas."""
+def _map(v, which):
+    """One of the vectorising formulas (``LOG``, ``EXP``, ``ARTANH``, ``EXP_CAPPED``) elementwise."""
     out = np.empty_like(v)
     for i in range(v.size):
-        out[i] = vlog(v[i]) if log else vexp(v[i])
+        x = v[i]
+        if which == LOG:
+            out[i] = vlog(x)
+        elif which == EXP:
+            out[i] = vexp(x)
+        elif which == ARTANH:
+            out[i] = vartanh(x)
+        else:
+            out[i] = vexp_capped(x)
     return out
 
 
+def _map_artanh(v):
+    return _map(v, ARTANH)
+
+
+def _map_exp_capped(v):
+    return _map(v, EXP_CAPPED)
+
+
 def _map_exp(v):
-    return _map(v, False)
+    return _map(v, EXP)
 
 
 def _map_log(v):
-    return _map(v, True)
+    return _map(v, LOG)
 
 
 def _ulps(a, b):
@@ -205,6 +227,27 @@ def test_exp_and_log_special_values():
         np.testing.assert_array_equal(_map_log(specials), np.log(specials))
 
 
+def test_exp_capped_is_exp_up_to_40_and_exp_40_beyond():
+    x = np.concatenate([np.random.default_rng(9).uniform(0.0, 40.0, 100_000), [0.0, 1e-300, 40.0]])
+    assert np.max(_ulps(_map_exp_capped(x), np.exp(x))) <= ULP_BOUND
+    big = _map_exp_capped(np.array([40.5, 800.0, np.inf, np.nan]))
+    assert np.all(big[:3] == _map_exp_capped(np.array([40.0]))[0]) and np.isnan(big[3])
+
+
+def test_artanh_is_within_an_ulp_or_two_near_0_near_1_and_in_between():
+    rng = np.random.default_rng(8)
+    a = np.concatenate([rng.uniform(-1.0, 1.0, 200_000), 1.0 - 2.0 ** -rng.uniform(1.0, 53.0, 50_000),
+                        -(2.0 ** -rng.uniform(1.0, 1074.0, 50_000)), [0.17157287525381, np.nextafter(1.0, 0.0)]])
+    ref = np.arctanh(a)  # NumPy's is within an ulp itself
+    assert np.max(_ulps(_map_artanh(a), ref)[ref != 0.0]) <= ULP_BOUND
+    specials = np.array([0.0, -0.0, 1.0, -1.0, 1.5, -3.0, np.nan, np.inf])
+    with np.errstate(all="ignore"):
+        expected = np.arctanh(specials)
+    got = _map_artanh(specials)
+    np.testing.assert_array_equal(got, expected)
+    assert np.array_equal(np.signbit(got[:2]), [False, True])
+
+
 @pytest.mark.parametrize("name", INVERTIBLE_NAMES)
 def test_block_forward_matches_the_activations_numpy_form(name):
     act = activations.get(name)
@@ -218,3 +261,32 @@ def test_block_forward_matches_the_activations_numpy_form(name):
     np.testing.assert_array_equal(col[~fin], ref[~fin])  # NaN and overflow alike
     # tanh: 2.3e-16 absolute (its docstring); the other formulas a few ulps of the larger of 1 and |f|
     assert np.all(np.abs(col[fin] - ref[fin]) <= 4.5e-16 * np.maximum(1.0, np.abs(ref[fin])))
+
+
+# -- the target scans left to the kernel ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -1.0, 1.5])
+@pytest.mark.parametrize("n_rows", [1, 5000])
+def test_analytic_raises_for_bad_targets_what_the_scans_it_skips_would_raise(bad, n_rows):
+    rng = np.random.default_rng(3)
+    model = sr.Sequential([sr.Dense(np.linalg.qr(rng.normal(size=(3, 3)))[0], rng.normal(size=3) * 0.1, "tanh")
+                           for _ in range(2)])
+    y = model(rng.normal(size=(n_rows, 3)))
+    y[n_rows // 2, 1] = bad
+    target = y[0] if n_rows == 1 else y
+    errors = []
+    for method in ("analytic", "newton"):  # newton's problem is scanned before the solve
+        with pytest.raises((sr.errors.InvalidValueError, sr.errors.InfeasibleTargetError)) as info:
+            sr.reconstruct(model, target, method=method, progress=False)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+    assert make_problem(model, target, defer_target_scan=True).y.shape == (n_rows, 3)  # no scan, no error
+
+
+def test_an_unreachable_hidden_value_is_infeasible_not_an_error_under_the_deferred_scan():
+    model = sr.Sequential([sr.Dense([[1.0]], [0.0], "tanh"), sr.Dense([[4.0]], [0.0], "tanh")])
+    y = np.array([[np.tanh(4.0 * 0.5)], [np.tanh(4.0 * 1.5)]])  # the second needs tanh(.) = 1.5
+    res = sr.reconstruct(model, y, method="analytic", progress=False)
+    assert [Status(s) for s in res.status] == [Status.EXACT, Status.INFEASIBLE]
+    assert abs(float(res.x[0, 0]) - np.arctanh(0.5)) <= 1e-12

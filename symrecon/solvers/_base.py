@@ -184,6 +184,9 @@ class AbstractSolver(ABC):
     supports_bounds: ClassVar[bool] = False
     #: closed form (no iteration, no starting point)
     exact: ClassVar[bool] = False
+    #: the solver leaves every NaN, inf or out-of-image target short of ``EXACT`` (so that
+    #: ``reconstruct`` may skip its scans of the targets and redo them only then)
+    flags_bad_targets: ClassVar[bool] = False
     #: decides targets exactly within finite bounds, for piecewise-linear networks only (``milp``)
     requires_bounds: ClassVar[bool] = False
     #: used when ``max_iter`` is None

@@ -50,7 +50,7 @@ def cached_inverse(model) -> AnalyticInverse:
 def first_reason(inv: AnalyticInverse, y: NDArray[np.float64], status: NDArray[np.int8]) -> str | None:
     """Why the first row that is not ``EXACT`` has no preimage (None when every row is)."""
     bad = np.flatnonzero(status != Status.EXACT)
-    if not bad.size:
+    if not bad.size or not np.all(np.isfinite(y[bad[0]])):  # NaN/inf: reconstruct raises for the target itself
         return None
     err = inv.row_error(y, int(bad[0]))
     return None if err is None else str(err)
@@ -76,6 +76,8 @@ class AnalyticSolver(AbstractSolver):
 
     name: ClassVar[str] = "analytic"
     exact: ClassVar[bool] = True
+    # the kernel (and its NumPy twin) test every target against the output image: NaN and inf fail it
+    flags_bad_targets: ClassVar[bool] = True
     supports_bounds: ClassVar[bool] = False
     block_size: ClassVar[int] = 1 << 20
 
@@ -88,7 +90,8 @@ class AnalyticSolver(AbstractSolver):
         # the kernel re-checks every answer by a forward pass while it is in cache
         x, status, check = evaluate_checked(inv.plan, problem.model, problem.y, problem.tol, problem.rtol)
         return BlockResult(
-            x=x, status=status, n_iter=np.zeros(problem.n_targets, dtype=np.int64), method=self.name,
+            # no iterations: one read-only zero for every row (not 8 bytes a row to allocate and fill)
+            x=x, status=status, n_iter=np.broadcast_to(np.int64(0), (problem.n_targets,)), method=self.name,
             null_basis=inv.null_basis if inv.is_affine else None,
             stats={"affine_dimension": int(inv.null_basis.shape[1]), "reason": first_reason(inv, problem.y, status)},
             recheck=check,

@@ -250,7 +250,8 @@ def checked_reference(plan: InversePlan, model: Any, y: NDArray[np.float64], ato
     """
     x, status = _numpy_rows(plan, y)
     y_pred = forward_rows(model, x)
-    within_tol = within(y_pred, y, unit_tolerance(model, y, atol=atol, rtol=rtol))
+    with np.errstate(invalid="ignore"):  # a NaN/inf target (left to the solver to flag) is INFEASIBLE already
+        within_tol = within(y_pred, y, unit_tolerance(model, y, atol=atol, rtol=rtol))
     return x, status, Recheck(y_pred, max_residual(y_pred, y), within_tol)
 
 

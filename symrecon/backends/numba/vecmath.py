@@ -35,7 +35,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-__all__ = ["bits_of", "float_of", "exp", "log", "log1p", "LN2_HI", "LN2_LO"]
+__all__ = ["bits_of", "float_of", "exp", "exp_capped", "log", "log1p", "artanh", "LN2_HI", "LN2_LO"]
 
 
 def _split_ln2() -> tuple[float, float]:
@@ -53,6 +53,7 @@ _INV_LN2 = 1.0 / math.log(2.0)
 #: bit pattern of sqrt(1/2): ``bits - this`` has the exponent ``k`` that puts ``m`` in ``[sqrt(1/2), sqrt(2))``
 _SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
 _TINY = 2.2250738585072014e-308  # smallest normal float64
+_SQRT2 = math.sqrt(2.0)
 _TWO54 = 2.0**54
 _EXP_BIAS = 1023
 
@@ -132,9 +133,8 @@ def log1p(w):
 
 
 @njit(**_VEC)
-def exp(x):
-    """Exponential: 0 below about -745.13, ``inf`` above about 709.78, NaN at NaN."""
-    xc = min(max(x, -746.0), 710.0)
+def _exp_reduced(xc):
+    """``(exp(r), k)`` with ``xc = k ln2 + r``, ``|r| <= ln2 / 2`` (``xc`` finite and clamped by the caller)."""
     kf = math.floor(xc * _INV_LN2 + 0.5)
     r = (xc - kf * LN2_HI) - kf * LN2_LO
     p = 1.0 / 6227020800.0  # 1/13!
@@ -151,7 +151,75 @@ def exp(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    k = int(kf)
+    return p, int(kf)
+
+
+@njit(**_VEC)
+def exp(x):
+    """Exponential: 0 below about -745.13, ``inf`` above about 709.78, NaN at NaN."""
+    p, k = _exp_reduced(min(max(x, -746.0), 710.0))
     k1 = k >> 1  # 2^k = 2^k1 2^(k - k1): each factor a normal float64 for k in [-1076, 1025]
     scaled = p * float_of((k1 + _EXP_BIAS) << 52) * float_of((k - k1 + _EXP_BIAS) << 52)
     return scaled if x == x else x
+
+
+@njit(**_VEC)
+def exp_capped(x):
+    """``exp(min(x, 40))`` for ``x >= 0`` (NaN at NaN): what ``tanh`` needs, as :func:`exp` without its range ends.
+
+    ``e^40`` is past where ``1 - 2 / (e^x + 1)`` rounds to 1, and ``2^k``
+    stays one normal factor, so neither overflow nor subnormal results need
+    handling.
+    """
+    p, k = _exp_reduced(min(x, 40.0))
+    scaled = p * float_of((k + _EXP_BIAS) << 52)
+    return scaled if x == x else x
+
+
+@njit(**_VEC)
+def _artanh_series(s):
+    """``artanh(s) = s (1 + s^2/3 + s^4/5 + ...)`` to degree 23, for ``|s| < 0.172`` (as :func:`_log_reduced`).
+
+    The polynomial in ``z = s^2`` by Estrin's scheme: four multiply-adds deep
+    instead of eleven, so that the loop is not bound by the latency of one chain.
+    """
+    z = s * s
+    z2 = z * z
+    z4 = z2 * z2
+    q0 = (1.0 / 3.0 + z * (1.0 / 5.0)) + z2 * (1.0 / 7.0 + z * (1.0 / 9.0))
+    q1 = (1.0 / 11.0 + z * (1.0 / 13.0)) + z2 * (1.0 / 15.0 + z * (1.0 / 17.0))
+    q2 = (1.0 / 19.0 + z * (1.0 / 21.0)) + z2 * (1.0 / 23.0)
+    return s + s * (z * ((q0 + z4 * q1) + (z4 * z4) * q2))
+
+
+@njit(**_VEC)
+def artanh(v):
+    """Inverse hyperbolic tangent: ``±inf`` at ``±1``, NaN outside ``[-1, 1]`` and at NaN.
+
+    One division, where ``0.5 log1p(2a / (1 - a))`` takes two: with
+    ``a = |v|``, ``artanh(a) = log(u) / 2`` for ``u = (1 + a) / (1 - a)``,
+    and ``u = 2^k m`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` is read off the
+    exponent of ``1 - a`` and one comparison, without forming ``u``.  Then
+    ``artanh(a) = k ln2 / 2 + artanh(s)``, ``s = (m - 1) / (m + 1)``
+    ``= (N - D 2^k) / (N + D 2^k)`` with ``N = 1 + a`` and ``D = 1 - a``
+    carried as exact two-term sums, so that ``s`` is ``a`` itself (to an
+    ulp) for ``a < 0.17`` and the result keeps its relative accuracy near 0.
+    """
+    a = abs(v)
+    n = 1.0 + a
+    n_lo = a - (n - 1.0)  # 1 + a = n + n_lo exactly (a <= 1)
+    d = 1.0 - a
+    d_lo = (1.0 - d) - a  # 1 - a = d + d_lo exactly
+    k = -((bits_of(d) >> 52) - _EXP_BIAS)  # d 2^k in [1, 2): d is normal (d >= 2^-53 for a < 1)
+    dk = d * float_of((k + _EXP_BIAS) << 52)
+    up = n > _SQRT2 * dk  # m = n / dk, brought into [sqrt(1/2), sqrt(2))
+    down = _SQRT2 * n < dk
+    k = k + (1 if up else 0) - (1 if down else 0)
+    scale = float_of((k + _EXP_BIAS) << 52)
+    dk = d * scale
+    dk_lo = d_lo * scale
+    s = ((n - dk) + (n_lo - dk_lo)) / ((n + dk) + (n_lo + dk_lo))  # n - dk is exact (Sterbenz)
+    half_k = 0.5 * float(k)
+    r = half_k * LN2_HI + (_artanh_series(s) + half_k * LN2_LO)
+    r = r if a < 1.0 else (math.inf if a == 1.0 else math.nan)
+    return math.copysign(r, v)
