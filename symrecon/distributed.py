@@ -340,7 +340,7 @@ class DaskReconstruction:
         x, y_pred = packed[:, : self.n_in], packed[:, self.n_in: self.n_in + self.n_out]
         cols = {name: packed[:, self.n_in + self.n_out + k] for k, name in enumerate(COLUMNS)}
         return Reconstruction(x=_frozen(x), y_target=_frozen(np.asarray(y, dtype=np.float64)),
-                              y_pred=_frozen(y_pred), residual=_frozen(cols["residual"]),
+                              _y_pred=_frozen(y_pred), residual=_frozen(cols["residual"]),
                               status=_frozen(cols["status"].astype(np.int8)),
                               method=_frozen(_names_of(cols["method"], self.method_names)),
                               n_iter=_frozen(cols["n_iter"].astype(np.int64)), elapsed=time.perf_counter() - t0,

@@ -91,10 +91,15 @@ class _Assembly:
             self.unchecked |= block.recheck is None
             if block.recheck is not None and self.recheck is None:
                 n = self.x.shape[0]
-                self.recheck = Recheck(np.full((n, self.n_out), np.nan), np.full(n, np.inf), np.zeros(n, dtype=bool))
+                # outputs only if the blocks keep theirs (a kernel that judged without them: computed when read)
+                y_pred = None if block.recheck.y_pred is None else np.full((n, self.n_out), np.nan)
+                self.recheck = Recheck(y_pred, np.full(n, np.inf), np.zeros(n, dtype=bool))
+            if block.recheck is not None and self.recheck is not None and block.recheck.y_pred is None:
+                self.recheck = self.recheck._replace(y_pred=None)
         if block.recheck is not None and self.recheck is not None:
             for whole, part in zip(self.recheck, block.recheck):
-                whole[start:stop] = part
+                if whole is not None and part is not None:
+                    whole[start:stop] = part
 
     def result(self) -> BlockResult:
         first = self.first

@@ -21,12 +21,13 @@ Examples
 
 from __future__ import annotations
 
+import threading
 from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Recheck", "forward_rows", "max_residual"]
+__all__ = ["Recheck", "DeferredOutput", "forward_rows", "max_residual"]
 
 
 class Recheck(NamedTuple):
@@ -36,14 +37,49 @@ class Recheck(NamedTuple):
     cache (:mod:`symrecon.backends.numba.inverse`); the result then takes
     these arrays instead of a second pass over the batch.
 
-    ``y_pred`` (N, n_out): ``model(x)`` (NaN where ``x`` is not finite);
+    ``y_pred`` (N, n_out): ``model(x)`` (NaN where ``x`` is not finite), or
+    None where the kernel judged the rows without keeping their outputs (the
+    result then computes them when first read: :class:`DeferredOutput`);
     ``residual`` (N,): ``max_j |y_pred_j - y_j|`` (inf where not finite);
     ``within`` (N,) bool: every unit within the rule of :mod:`symrecon.tolerance`.
     """
 
-    y_pred: NDArray[np.float64]
+    y_pred: NDArray[np.float64] | None
     residual: NDArray[np.float64]
     within: NDArray[np.bool_]
+
+
+class DeferredOutput:
+    """``model(x)`` of a result, computed when first read (then kept).
+
+    The closed form's kernel judges every row by its own forward pass
+    without writing the outputs: for a million targets that saves writing
+    (and holding) one more array of the targets' size, which most callers
+    never read.  The value, by :func:`forward_rows`, agrees with the
+    kernel's to rounding.
+
+    >>> import numpy as np, symrecon as sr
+    >>> later = DeferredOutput(sr.Sequential([sr.Dense([[2.0]], [1.0])]), np.array([[1.0]]), single=True)
+    >>> later.value().tolist()
+    [3.0]
+    """
+
+    __slots__ = ("_model", "_x", "_single", "_value", "_lock")
+
+    def __init__(self, model: Any, x: NDArray[np.float64], single: bool = False) -> None:
+        self._model, self._x, self._single = model, x, single
+        self._value: NDArray[np.float64] | None = None
+        self._lock = threading.Lock()
+
+    def value(self) -> NDArray[np.float64]:
+        """The outputs, read-only: ``(n_out,)`` for a single target, else ``(N, n_out)``."""
+        with self._lock:  # two threads reading at once compute it once
+            if self._value is None:
+                out = forward_rows(self._model, self._x)
+                out = out[0] if self._single else out
+                out.setflags(write=False)
+                self._value = out
+            return self._value
 
 
 def forward_rows(model: Any, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from .recheck import Recheck, forward_rows, max_residual
+from .recheck import DeferredOutput, Recheck, forward_rows, max_residual
 from .tolerance import DEFAULT_ATOL, unit_tolerance, within
 from .sets import AffineSet
 from .status import SUCCESS_CODES, Status, advice
@@ -48,7 +48,10 @@ class Reconstruction:
     x : ndarray, shape (n_in,) or (N, n_in)
         The reconstructed input(s).
     y_target, y_pred : ndarray, shape (n_out,) or (N, n_out)
-        The requested output and the model's output at ``x`` (re-computed).
+        The requested output and the model's output at ``x`` (re-computed;
+        where the closed form's kernel re-checked the rows itself, computed
+        when first read: the residual and verdicts are the kernel's, equal to
+        ``y_pred``'s to rounding).
     residual : float or ndarray (N,)
         ``max_i |y_pred_i - y_target_i|`` per target.
     status : Status or ndarray of int (N,)
@@ -71,7 +74,7 @@ class Reconstruction:
 
     x: NDArray[np.float64]
     y_target: NDArray[np.float64]
-    y_pred: NDArray[np.float64]
+    _y_pred: "NDArray[np.float64] | DeferredOutput" = field(repr=False)
     residual: float | NDArray[np.float64]
     status: Status | NDArray[np.int8]
     method: str | NDArray[np.object_]
@@ -122,11 +125,14 @@ class Reconstruction:
             The arrays were created by symrecon for this result: frozen in
             place instead of copied.
         """
-        x = np.asarray(block.x, dtype=np.float64)
+        x = _frozen(np.asarray(block.x, dtype=np.float64), owned)
         n = x.shape[0]
         check = _recheck_of(block)
+        y_pred: Any
         if check is not None:
             y_pred, residual, ok = check
+            if y_pred is None:  # the kernel judged the rows without keeping their outputs
+                y_pred = DeferredOutput(model, x, single)
         else:
             y_pred = forward_rows(model, x)
             residual = max_residual(y_pred, y_target)
@@ -144,16 +150,22 @@ class Reconstruction:
         common: dict[str, Any] = {"elapsed": float(elapsed), "tol": float(tol), "rtol": float(rtol),
                                   "stats": MappingProxyType(dict(block.stats))}
         if single:
-            return cls(x=_frozen(x[0], owned), y_target=_frozen(y_target[0]), y_pred=_frozen(y_pred[0], True),
+            return cls(x=x[0], y_target=_frozen(y_target[0]), _y_pred=_output(y_pred, 0),
                        residual=float(residual[0]), status=Status(int(codes[0])), method=str(methods[0]),
                        n_iter=int(iters[0]), history=_frozen(block.history, owned),
                        affine_set=_squeeze_affine(affine), within_tol=bool(ok[0]), **common)
-        return cls(x=_frozen(x, owned), y_target=_frozen(y_target), y_pred=_frozen(y_pred, True),
+        return cls(x=x, y_target=_frozen(y_target), _y_pred=_output(y_pred),
                    residual=_frozen(residual, True), status=_frozen(codes, True), method=_frozen(methods, True),
                    n_iter=_frozen(iters if owned else iters.copy(), owned), history=None, affine_set=affine,
                    within_tol=_frozen(ok, True), **common)
 
     # ------------------------------------------------------------------
+    @property
+    def y_pred(self) -> NDArray[np.float64]:
+        """``model(x)``: see the class docstring."""
+        value = self._y_pred
+        return value.value() if isinstance(value, DeferredOutput) else value
+
     @property
     def is_batch(self) -> bool:
         return not isinstance(self.status, Status)
@@ -276,9 +288,16 @@ _CERTIFIED_METHODS = ("analytic", "milp")
 def _recheck_of(block: "BlockResult") -> Recheck | None:
     """The block's own forward re-check, if it has one for every row."""
     check = block.recheck
-    if check is None or check.y_pred.shape[0] != np.shape(block.x)[0]:
+    if check is None or check.residual.shape[0] != np.shape(block.x)[0]:
         return None
     return check
+
+
+def _output(y_pred: "NDArray[np.float64] | DeferredOutput", row: int | None = None) -> Any:
+    """The result's ``y_pred``: the array, frozen in place (one ``row`` of it), or the deferred one as it is."""
+    if isinstance(y_pred, DeferredOutput):
+        return y_pred
+    return _frozen(y_pred if row is None else y_pred[row], True)
 
 
 def _verdict_table(within_tol: bool) -> NDArray[np.int8]:

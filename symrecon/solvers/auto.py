@@ -161,7 +161,8 @@ class Auto(AbstractSolver):
         except NotInvertibleError as exc:
             return str(exc), None
         # the kernel re-checks each answer by a forward pass while it is in cache (no second pass here)
-        x_a, st_a, check = evaluate_checked(inv.plan, problem.model, problem.y, problem.tol, problem.rtol)
+        x_a, st_a, check = evaluate_checked(inv.plan, problem.model, problem.y, problem.tol, problem.rtol,
+                                            keep_y_pred=False)
         reason = first_reason(inv, problem.y, st_a)
         proved = st_a == Status.INFEASIBLE
         route.answer.x[proved] = np.nan

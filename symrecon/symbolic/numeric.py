@@ -202,7 +202,8 @@ def evaluate_rows(plan: InversePlan, y: NDArray[np.float64],
 
 
 def evaluate_checked(plan: InversePlan, model: Any, y: NDArray[np.float64], atol: float, rtol: float,
-                     backend: str = "auto") -> tuple[NDArray[np.float64], NDArray[np.int8], Recheck]:
+                     backend: str = "auto", keep_y_pred: bool = True,
+                     ) -> tuple[NDArray[np.float64], NDArray[np.int8], Recheck]:
     """:func:`evaluate_rows` plus the forward re-check of every answer, fused into the kernel.
 
     Parameters
@@ -217,6 +218,10 @@ def evaluate_checked(plan: InversePlan, model: Any, y: NDArray[np.float64], atol
     backend : {"auto", "numba", "numpy"}
         ``"numpy"``: the reference (:func:`checked_reference`); ``"auto"``:
         the kernel for at least :data:`NUMBA_MIN_ROWS` rows.
+    keep_y_pred : bool
+        Keep the outputs of the re-check; False: the kernel judges every row
+        without writing them (``recheck.y_pred`` is None: one array of the
+        targets' size less to write).
 
     Returns
     -------
@@ -231,13 +236,15 @@ def evaluate_checked(plan: InversePlan, model: Any, y: NDArray[np.float64], atol
     y = np.ascontiguousarray(y, dtype=np.float64)
     if backend == "numpy" or (backend == "auto" and y.shape[0] < NUMBA_MIN_ROWS):
         return checked_reference(plan, model, y, atol, rtol)
-    x, status, check = inverse_rows(plan.packed, plan.consistency_rtol, y, (atol, rtol))
+    x, status, check = inverse_rows(plan.packed, plan.consistency_rtol, y, (atol, rtol), keep_y_pred=keep_y_pred)
     assert check is not None
     again = np.flatnonzero(status != _EXACT)  # as in evaluate_rows: the reference decides these rows
     if again.size:
         xs, sts, fix = checked_reference(plan, model, y[again], atol, rtol)
         x[again], status[again] = xs, sts
-        check.y_pred[again], check.residual[again], check.within[again] = fix
+        check.residual[again], check.within[again] = fix.residual, fix.within
+        if check.y_pred is not None:
+            check.y_pred[again] = fix.y_pred
     return x, status, check
 
 

@@ -75,13 +75,16 @@ def forward_block(code, param, col, nb):
 
 @njit(**_FAST)
 def _four_outputs(src, dst, mat, off, b, b_off, n_in, n_out, nb, k):
-    """Units ``k .. k + 3`` of :func:`affine_block`: four inputs by four outputs per pass over the rows."""
-    d0, d1, d2, d3 = dst[k], dst[k + 1], dst[k + 2], dst[k + 3]
+    """Units ``k .. k + 3`` of :func:`affine_block`: four inputs by four outputs per pass over the rows.
+
+    Indexes the 2-D blocks instead of taking row views: a view costs a
+    reference count, and a block takes hundreds of them.
+    """
     has_b = b_off >= 0
     b0, b1 = (b[b_off + k] if has_b else 0.0), (b[b_off + k + 1] if has_b else 0.0)
     b2, b3 = (b[b_off + k + 2] if has_b else 0.0), (b[b_off + k + 3] if has_b else 0.0)
     for r in range(nb):
-        d0[r], d1[r], d2[r], d3[r] = b0, b1, b2, b3
+        dst[k, r], dst[k + 1, r], dst[k + 2, r], dst[k + 3, r] = b0, b1, b2, b3
     j4 = n_in - n_in % 4
     for j in range(0, j4, 4):
         o = off + j * n_out + k
@@ -92,23 +95,21 @@ def _four_outputs(src, dst, mat, off, b, b_off, n_in, n_out, nb, k):
         c20, c21, c22, c23 = mat[o], mat[o + 1], mat[o + 2], mat[o + 3]
         o += n_out
         c30, c31, c32, c33 = mat[o], mat[o + 1], mat[o + 2], mat[o + 3]
-        s0, s1, s2, s3 = src[j], src[j + 1], src[j + 2], src[j + 3]
         for r in range(nb):
-            x0, x1, x2, x3 = s0[r], s1[r], s2[r], s3[r]
-            d0[r] = d0[r] + x0 * c00 + x1 * c10 + x2 * c20 + x3 * c30
-            d1[r] = d1[r] + x0 * c01 + x1 * c11 + x2 * c21 + x3 * c31
-            d2[r] = d2[r] + x0 * c02 + x1 * c12 + x2 * c22 + x3 * c32
-            d3[r] = d3[r] + x0 * c03 + x1 * c13 + x2 * c23 + x3 * c33
+            x0, x1, x2, x3 = src[j, r], src[j + 1, r], src[j + 2, r], src[j + 3, r]
+            dst[k, r] = dst[k, r] + x0 * c00 + x1 * c10 + x2 * c20 + x3 * c30
+            dst[k + 1, r] = dst[k + 1, r] + x0 * c01 + x1 * c11 + x2 * c21 + x3 * c31
+            dst[k + 2, r] = dst[k + 2, r] + x0 * c02 + x1 * c12 + x2 * c22 + x3 * c32
+            dst[k + 3, r] = dst[k + 3, r] + x0 * c03 + x1 * c13 + x2 * c23 + x3 * c33
     for j in range(j4, n_in):
         o = off + j * n_out + k
         c0, c1, c2, c3 = mat[o], mat[o + 1], mat[o + 2], mat[o + 3]
-        sj = src[j]
         for r in range(nb):
-            x = sj[r]
-            d0[r] += x * c0
-            d1[r] += x * c1
-            d2[r] += x * c2
-            d3[r] += x * c3
+            x = src[j, r]
+            dst[k, r] += x * c0
+            dst[k + 1, r] += x * c1
+            dst[k + 2, r] += x * c2
+            dst[k + 3, r] += x * c3
 
 
 @njit(**_FAST)
@@ -125,15 +126,13 @@ def affine_block(src, dst, mat, off, b, b_off, n_in, n_out, nb):
     for k in range(0, k4, 4):
         _four_outputs(src, dst, mat, off, b, b_off, n_in, n_out, nb, k)
     for k in range(k4, n_out):
-        acc = dst[k]
         bk = b[b_off + k] if b_off >= 0 else 0.0
         for r in range(nb):
-            acc[r] = bk
+            dst[k, r] = bk
         for j in range(n_in):
             c = mat[off + j * n_out + k]
-            col = src[j]
             for r in range(nb):
-                acc[r] += col[r] * c
+                dst[k, r] += src[j, r] * c
 
 
 @njit(**_FAST)
