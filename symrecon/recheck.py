@@ -6,7 +6,9 @@ independent of the numba kernels that produced it (and, measured, faster than
 the numba forward kernel on big batches).  The one exception is the closed
 form: its kernel runs the same check itself, forward from the returned ``x``
 with the kernels ``W`` while the rows are in cache, and hands a
-:class:`Recheck` over (these functions are its twin, and agreement is a test).  Rows whose ``x`` is not finite get
+:class:`Recheck` over (these functions are its twin, and agreement is a
+test); it keeps the residual and the verdict, and the result computes
+``model(x)`` only when it is read (:class:`DeferredOutput`).  Rows whose ``x`` is not finite get
 NaN outputs (and an infinite residual) instead of an error.
 
 Examples

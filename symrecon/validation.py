@@ -29,6 +29,9 @@ from numpy.typing import ArrayLike, NDArray
 
 from .errors import InvalidParameterError, InvalidValueError, ShapeError
 
+#: arrays this large are copied on every core (:mod:`symrecon.backends.numba.bulk_copy`)
+PARALLEL_MIN_ITEMS = 1 << 22
+
 __all__ = ["as_real_array", "as_batch", "check_option", "check_tol", "check_max_iter", "check_bounds",
            "MAX_ITER_LIMIT"]
 
@@ -54,7 +57,12 @@ def as_real_array(value: ArrayLike, what: str, ndim: int | None = None,
         raise InvalidValueError(
             f"{what} must be an array of real numbers; got dtype {raw.dtype} ({_describe(value)})"
         )
-    arr = np.array(raw, dtype=np.float64, copy=True)
+    if raw.dtype == np.float64 and raw.size >= PARALLEL_MIN_ITEMS:
+        from .backends.numba.bulk_copy import copy_float64  # numba: only for the arrays it pays for
+
+        arr = copy_float64(raw)
+    else:
+        arr = np.array(raw, dtype=np.float64, copy=True)
     if ndim is not None and arr.ndim != ndim:
         raise ShapeError(f"{what} must be {ndim}-D; got shape {arr.shape}")
     if check_finite and not np.all(np.isfinite(arr)):

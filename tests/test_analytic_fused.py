@@ -10,7 +10,9 @@ from strategies import INVERTIBLE_NAMES, inputs_for, invertible_networks, wide_f
 
 import symrecon as sr
 from symrecon import activations
-from symrecon.backends.numba.inverse import inverse_rows
+from symrecon.backends.numba.inverse import NEAR, block_rows, inverse_rows
+from symrecon.backends.numba.inverse import _tanh_near
+from symrecon.recheck import DeferredOutput, forward_rows
 from symrecon.backends.numba.pack import pack
 from symrecon.backends.numba.recheck import forward_block
 from symrecon.backends.numba.vecmath import artanh as vartanh
@@ -158,6 +160,104 @@ def test_without_a_recheck_the_kernel_writes_only_x_and_status():
     assert check is None and status.tolist() == [Status.EXACT, Status.INFEASIBLE] and np.isnan(x[1, 0])
     with pytest.raises(ValueError, match="inverses=True"):
         inverse_rows(pack(model), 1e-8, np.array([[0.2]]))
+
+
+def test_the_series_tanh_is_tanh_to_rounding_within_near():
+    rng = np.random.default_rng(12)
+    n = 20_000
+    z = np.concatenate([rng.uniform(-3.0, 3.0, n - 2000), rng.uniform(-17.0, 17.0, 1000),
+                        rng.uniform(-1e-6, 1e-6, 1000)])
+    bias = rng.normal(size=n)
+    h = np.tanh(z)
+    u = np.arctanh(h) - bias  # what the inverse leaves: f^{-1}(h) - b
+    d = rng.uniform(-NEAR, NEAR, n) * 10.0 ** -rng.integers(0, 12, n)
+    col = u + d
+    d_exact = col - u  # the change the kernel sees (col is rounded)
+    ref = np.tanh(np.longdouble(np.arctanh(h)) + np.longdouble(d_exact))  # 80-bit where the platform has it
+    got, far = col.copy().reshape(1, n), np.zeros(n)
+    _tanh_near(got, h.reshape(1, n), u.reshape(1, n), far, 1, n)
+    ref = ref.astype(np.float64)
+    err = np.abs(got[0] - ref)
+    # the expansion point tanh(artanh(h)) = h to an ulp, the series below 1e-24: a few ulps of the larger value
+    assert np.all(err <= 3.0 * np.spacing(np.maximum(np.abs(h), np.abs(ref))))
+    np.testing.assert_array_equal(far, np.abs(d_exact))
+
+
+def test_the_series_tanh_flags_nan_and_far_rows():
+    col = np.array([[0.5 + 2.0 * NEAR, np.nan, 0.5]])
+    h, u, far = np.full((1, 3), np.tanh(0.5)), np.full((1, 3), 0.5), np.zeros(3)
+    _tanh_near(col, h, u, far, 1, 3)
+    assert far[0] > NEAR and np.isinf(far[1]) and far[2] == 0.0
+
+
+def test_rows_too_far_for_the_series_get_the_full_forward_formula():
+    # an ill-conditioned first layer: the inverse's x misses its pre-activations by up to ~1e-2
+    w = np.array([[1.0, 1.0], [1.0, 1.0 + 1e-14]])
+    model = sr.Sequential([sr.Dense(w, [0.0, 0.1], "tanh"), sr.Dense([[0.5, 0.2], [-0.3, 0.8]], [0.0, 0.0], "tanh")])
+    y = model(np.random.default_rng(0).normal(0.0, 0.5, size=(400, 2)))
+    x, status, check = evaluate_checked(cached_inverse(model).plan, model, y, 1e-9, 1e-12, backend="numba")
+    u = np.arctanh(np.arctanh(y) @ np.linalg.inv(np.array([[0.5, 0.2], [-0.3, 0.8]]))) - [0.0, 0.1]
+    far = np.max(np.abs(x @ w - u), axis=1) > NEAR
+    assert np.all(status == Status.EXACT) and 10 <= np.sum(far) < 400  # blocks with and without a far row
+    forward = forward_rows(model, x)  # the kernel's own x, forward by NumPy: the kernel must agree to rounding
+    np.testing.assert_allclose(check.y_pred, forward, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(check.residual, np.max(np.abs(forward - y), axis=1), rtol=0, atol=1e-15)
+
+
+def test_block_rows_shrink_for_deep_or_wide_models_and_stay_a_multiple_of_8():
+    assert block_rows(3, 16) == 256 and block_rows(1, 1) == 256
+    for layers, width in [(12, 64), (40, 512), (200, 4096)]:
+        rows = block_rows(layers, width)
+        assert rows % 8 == 0 and 8 <= rows < 256
+    assert block_rows(12, 64) * 64 * (2 * 12 + 3) * 8 <= 1 << 19
+
+
+def test_a_kernel_judged_result_computes_y_pred_when_first_read():
+    rng = np.random.default_rng(4)
+    model = sr.Sequential([sr.Dense(np.linalg.qr(rng.normal(size=(3, 3)))[0], 0.1 * rng.normal(size=3), "tanh")
+                           for _ in range(2)])
+    y = model(rng.normal(size=(5000, 3)))
+    res = sr.reconstruct(model, y, method="analytic", progress=False)
+    assert isinstance(res._y_pred, DeferredOutput)  # nothing written yet
+    first = res.y_pred
+    assert first is res.y_pred and not first.flags.writeable and first.shape == (5000, 3)
+    np.testing.assert_array_equal(first, model(res.x))
+    # the kernel's residual is the deferred output's to rounding
+    np.testing.assert_allclose(res.residual, np.max(np.abs(first - y), axis=1), rtol=0, atol=4.5e-16)  # ulps of 1
+    one = sr.reconstruct(model, y[7], method="analytic", progress=False)
+    assert one.y_pred.shape == (3,)
+    np.testing.assert_allclose(one.y_pred, y[7], rtol=0, atol=1e-14)
+
+
+def test_the_deferred_output_is_computed_once_for_many_readers():
+    from concurrent.futures import ThreadPoolExecutor
+
+    calls = []
+
+    class Counting:
+        n_out = 1
+
+        def forward(self, x):
+            calls.append(1)
+            return 2.0 * x
+
+    later = DeferredOutput(Counting(), np.ones((4, 1)))
+    with ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(lambda _: later.value(), range(32)))
+    assert len(calls) == 1 and all(v is values[0] for v in values)
+
+
+def test_without_keeping_outputs_the_kernel_judges_the_same():
+    rng = np.random.default_rng(6)
+    model = sr.Sequential([sr.Dense(rng.normal(size=(4, 4)), 0.1 * rng.normal(size=4), "tanh") for _ in range(3)])
+    y = model(rng.normal(0.0, 0.3, size=(3000, 4)))
+    pm = pack(model, inverses=True)
+    x1, s1, kept = inverse_rows(pm, 1e-8, y, (1e-9, 1e-12))
+    x2, s2, judged = inverse_rows(pm, 1e-8, y, (1e-9, 1e-12), keep_y_pred=False)
+    assert judged.y_pred is None and kept.y_pred.shape == (3000, 4)
+    np.testing.assert_array_equal(x1, x2)
+    np.testing.assert_array_equal(kept.residual, judged.residual)
+    np.testing.assert_array_equal(kept.within, judged.within)
 
 
 # -- through reconstruct ----------------------------------------------------------

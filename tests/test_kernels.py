@@ -252,3 +252,22 @@ def test_pack_layout_round_trip():
         np.testing.assert_array_equal(bias, layer.bias)
         assert code == layer.activation.kernel_code
     np.testing.assert_array_equal(pm.w[: 12].reshape(4, 3), model.layers[0].kernel.T)
+
+
+def test_the_parallel_copy_matches_numpys_and_leaves_the_input_alone():
+    from symrecon.backends.numba.bulk_copy import _copy_parallel, copy_float64
+    from symrecon.validation import PARALLEL_MIN_ITEMS, as_real_array
+
+    small = np.random.default_rng(1).normal(size=(7, 3))
+    dst = np.empty(small.size)
+    _copy_parallel(small.reshape(-1), dst)  # the kernel itself, on a size NumPy's copy would take
+    np.testing.assert_array_equal(dst.reshape(7, 3), small)
+    big = np.random.default_rng(2).normal(size=(PARALLEL_MIN_ITEMS // 4 + 1, 4))
+    before = big.copy()
+    kept = as_real_array(big, "target y")
+    assert not np.shares_memory(kept, big) and not kept.flags.writeable and big.flags.writeable
+    np.testing.assert_array_equal(kept, before)
+    np.testing.assert_array_equal(big, before)
+    strided = big[:, ::2]  # not contiguous: NumPy's copy, C-ordered
+    out = copy_float64(strided)
+    assert out.flags.c_contiguous and np.array_equal(out, strided)

@@ -12,21 +12,33 @@ activation images are in it)::
 kernel over blocks of rows and returns a per-row
 :class:`~symrecon.status.Status`: ``EXACT`` for a solved row, ``INFEASIBLE``
 for a row with a value outside an activation's image, an inconsistent tall
-layer or an input that overflows float64 (its ``x`` is NaN).  With
-``recheck`` the same kernel then runs the model *forward* on the block's
-answers while they are in cache (:mod:`.recheck`: the kernels ``W`` and the
-activations forward, independent of the inverse) and writes ``model(x)``,
-the residual and the tolerance verdict per row, so that the result needs no
-second pass over the batch.  tanh layers, the common case, take their own
-pass (:func:`_invert_column`): the image check folded into a one-division
-artanh (:func:`~.vecmath.artanh`).  Because the output layer's image check
-also fails NaN and inf, a batch solved here needs no scan of its targets
-beforehand (``reconstruct`` re-scans only when a row is not ``EXACT``).  Nothing raises inside the kernel: an exception
-in a ``prange`` body would abort its whole block and leave rows unwritten, so
-bad values are flagged and computed on (``error_model="numpy"``: 1/0 is inf,
-not ``ZeroDivisionError``).  The detailed reason for a row, and the
-reference for every value, is the NumPy twin in
-:mod:`symrecon.symbolic.numeric`.
+layer or an input that overflows float64 (its ``x`` is NaN).  tanh layers,
+the common case, take their own loop (:func:`_artanh_layer`): the image
+check folded into a one-division artanh (:func:`~.vecmath.artanh`).
+Because the output layer's image check also fails NaN and inf, a batch
+solved here needs no scan of its targets beforehand (``reconstruct``
+re-scans only when a row is not ``EXACT``).
+
+With ``recheck`` the same kernel then runs the model *forward* on the
+block's answers while they are in cache and writes the residual and the
+tolerance verdict per row (and ``model(x)`` on request), so that the result
+needs no second pass over the batch.  The forward pass starts from the
+returned ``x`` and multiplies by the kernels ``W``, not the back-matrices;
+a tanh layer's activation is then evaluated by the addition theorem around
+the point its inverse started from (:func:`_tanh_near`): with
+``tanh(z) = a`` known and ``d = W a' + b - z`` the change of the
+pre-activation, ``tanh(z + d) = a + t (1 - a^2) / (1 + a t)``,
+``t = tanh(d)``, by a short series while ``|d| <= NEAR``: the same value as
+the exp-based formula to rounding, with no exp and no division.  ``d`` is
+where an inaccurate inverse shows (an ill-conditioned ``W``), and a block
+with a row beyond :data:`NEAR` is re-run through every activation's own
+forward formula (:mod:`.recheck`).  Every other activation always is.
+
+Nothing raises inside the kernel: an exception in a ``prange`` body would
+abort its whole block and leave rows unwritten, so bad values are flagged
+and computed on (``error_model="numpy"``: 1/0 is inf, not
+``ZeroDivisionError``).  The detailed reason for a row, and the reference
+for every value, is the NumPy twin in :mod:`symrecon.symbolic.numeric`.
 
 Nothing here compiles at import time: numba compiles the kernel on its first
 call and caches the machine code on disk (``cache=True``).
@@ -182,6 +194,7 @@ def _tanh_near(col, h, u, far, n_out, nb):
 
 @njit(**_FLAGS)
 def _tanh_near_unit(col, h, u, far, nb):
+    """One unit of :func:`_tanh_near` (a loop of its own: it vectorises, the 2-D loop measured slower)."""
     for r in range(nb):
         d = col[r] - u[r]
         hv = h[r]

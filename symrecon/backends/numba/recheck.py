@@ -2,10 +2,10 @@
 
 The analytic kernel (:mod:`.inverse`) re-runs the model forward on every
 reconstructed row while the row is still in cache, instead of a separate
-NumPy pass over the whole batch afterwards.  The check stays independent of
-the inverse: it starts from the returned ``x``, multiplies by the kernels
-``W`` (not the back-matrices) and evaluates every activation forward.  Its
-twins are :func:`symrecon.recheck.forward_rows` and
+NumPy pass over the whole batch afterwards.  The check starts from the
+returned ``x`` and multiplies by the kernels ``W`` (not the back-matrices);
+the activations' forward formulas are here (a tanh layer's is evaluated
+around its inverse's values instead, see :mod:`.inverse`).  Its twins are :func:`symrecon.recheck.forward_rows` and
 :func:`symrecon.recheck.max_residual` (outputs and residuals) and
 :func:`symrecon.tolerance.unit_tolerance` / :func:`~symrecon.tolerance.within`
 (the verdict); agreement is a test.
