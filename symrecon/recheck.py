@@ -73,6 +73,10 @@ class DeferredOutput:
         self._value: NDArray[np.float64] | None = None
         self._lock = threading.Lock()
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a lock does not pickle: a copy starts with its own (and with the value, if computed)
+        return _deferred_output, (self._model, self._x, self._single, self._value)
+
     def value(self) -> NDArray[np.float64]:
         """The outputs, read-only: ``(n_out,)`` for a single target, else ``(N, n_out)``."""
         with self._lock:  # two threads reading at once compute it once
@@ -82,6 +86,14 @@ class DeferredOutput:
                 out.setflags(write=False)
                 self._value = out
             return self._value
+
+
+def _deferred_output(model: Any, x: NDArray[np.float64], single: bool,
+                     value: NDArray[np.float64] | None) -> DeferredOutput:
+    """A :class:`DeferredOutput` rebuilt from a pickle."""
+    out = DeferredOutput(model, x, single)
+    out._value = value
+    return out
 
 
 def forward_rows(model: Any, x: NDArray[np.float64]) -> NDArray[np.float64]:

@@ -9,7 +9,7 @@ never disagree with ``success``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -159,6 +159,12 @@ class Reconstruction:
                    n_iter=_frozen(iters if owned else iters.copy(), owned), history=None, affine_set=affine,
                    within_tol=_frozen(ok, True), **common)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # stats is a read-only mapping proxy, which does not pickle: sent as a dict, frozen again on load
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["stats"] = dict(self.stats)
+        return _unpickled, (values,)
+
     # ------------------------------------------------------------------
     @property
     def y_pred(self) -> NDArray[np.float64]:
@@ -291,6 +297,13 @@ def _recheck_of(block: "BlockResult") -> Recheck | None:
     if check is None or check.residual.shape[0] != np.shape(block.x)[0]:
         return None
     return check
+
+
+def _unpickled(values: dict[str, Any]) -> Reconstruction:
+    """A :class:`Reconstruction` from :meth:`Reconstruction.__reduce__`'s values, read-only again."""
+    frozen = {name: (_frozen(v, True) if isinstance(v, np.ndarray) else v) for name, v in values.items()}
+    frozen["stats"] = MappingProxyType(dict(values["stats"]))
+    return Reconstruction(**frozen)
 
 
 def _output(y_pred: "NDArray[np.float64] | DeferredOutput", row: int | None = None) -> Any:

@@ -229,6 +229,18 @@ def test_a_kernel_judged_result_computes_y_pred_when_first_read():
     np.testing.assert_allclose(one.y_pred, y[7], rtol=0, atol=1e-14)
 
 
+def test_a_result_with_a_deferred_output_pickles_before_and_after_the_read():
+    import pickle
+
+    model = sr.Sequential([sr.Dense([[0.5, 0.1], [0.2, 0.9]], [0.1, 0.0], "tanh")])
+    y = model(np.random.default_rng(1).normal(size=(3000, 2)))
+    res = sr.reconstruct(model, y, method="analytic", progress=False)
+    before = pickle.loads(pickle.dumps(res))
+    np.testing.assert_array_equal(before.y_pred, res.y_pred)
+    after = pickle.loads(pickle.dumps(res))
+    assert not isinstance(after._y_pred._value, type(None)) and np.array_equal(after.y_pred, res.y_pred)
+
+
 def test_the_deferred_output_is_computed_once_for_many_readers():
     from concurrent.futures import ThreadPoolExecutor
 

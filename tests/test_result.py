@@ -67,3 +67,17 @@ def test_non_finite_x_gives_infinite_residual_not_nan(model):
     y = model(np.array([[0.1, 0.2], [0.1, 0.2]]))
     res = _build(model, x, y, Status.DIVERGED)
     assert np.isinf(res.residual[0]) and res.success.tolist() == [False, True]
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_a_result_pickles_to_an_equal_read_only_result(model, rng, single):
+    import pickle
+
+    y = model(rng.normal(size=(20, model.n_in)))
+    res = sr.reconstruct(model, y[0] if single else y, method="newton", progress=False)
+    back = pickle.loads(pickle.dumps(res))
+    assert type(back.stats) is type(res.stats) and dict(back.stats) == dict(res.stats)
+    for name in ("x", "y_target", "y_pred", "residual", "status", "within_tol"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(res, name))
+    assert all(not a.flags.writeable for a in (back.x, back.y_target, back.y_pred))
+    assert back.message == res.message and back.is_batch != single
