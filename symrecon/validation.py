@@ -40,12 +40,14 @@ MAX_ITER_LIMIT = 2**62
 
 
 def as_real_array(value: ArrayLike, what: str, ndim: int | None = None,
-                  check_finite: bool = True) -> NDArray[np.float64]:
+                  check_finite: bool = True, copy: bool = True) -> NDArray[np.float64]:
     """A read-only float64 copy of ``value``.
 
     Refuses what is not an array of real numbers (None, strings, complex,
     objects, masked arrays), NaN/inf (unless ``check_finite`` is False: a
     caller whose kernel flags them itself) and a wrong ``ndim``.
+    ``copy=False``: a read-only view where ``value`` is float64 already, for
+    a caller that only reads it during the call and keeps nothing of it.
     """
     if value is None or isinstance(value, (str, bytes)) or isinstance(value, np.ma.MaskedArray):
         raise InvalidValueError(f"{what} must be an array of real numbers; got {_describe(value)}")
@@ -57,7 +59,9 @@ def as_real_array(value: ArrayLike, what: str, ndim: int | None = None,
         raise InvalidValueError(
             f"{what} must be an array of real numbers; got dtype {raw.dtype} ({_describe(value)})"
         )
-    if raw.dtype == np.float64 and raw.size >= PARALLEL_MIN_ITEMS:
+    if not copy and raw.dtype == np.float64:
+        arr = raw.view()  # the caller's array keeps its own flags
+    elif raw.dtype == np.float64 and raw.size >= PARALLEL_MIN_ITEMS:
         from .backends.numba.bulk_copy import copy_float64  # numba: only for the arrays it pays for
 
         arr = copy_float64(raw)
@@ -79,14 +83,15 @@ def _describe(value: Any) -> str:
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
-def as_batch(value: ArrayLike, width: int, what: str, check_finite: bool = True) -> tuple[NDArray[np.float64], bool]:
+def as_batch(value: ArrayLike, width: int, what: str, check_finite: bool = True,
+             copy: bool = True) -> tuple[NDArray[np.float64], bool]:
     """Validate a single vector ``(width,)`` or batch ``(N, width)``.
 
     Returns a read-only float64 ``(N, width)`` copy and whether the input was a
-    single vector.  A scalar is accepted when ``width == 1``.  ``check_finite``:
-    as :func:`as_real_array`.
+    single vector.  A scalar is accepted when ``width == 1``.  ``check_finite``
+    and ``copy``: as :func:`as_real_array`.
     """
-    arr = as_real_array(value, what, check_finite=check_finite)
+    arr = as_real_array(value, what, check_finite=check_finite, copy=copy)
     if arr.ndim == 0 and width == 1:
         arr = arr.reshape(1)
     expected = f"{what} must have shape ({width},) or (N, {width}); got shape {arr.shape}"

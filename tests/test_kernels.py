@@ -271,3 +271,18 @@ def test_the_parallel_copy_matches_numpys_and_leaves_the_input_alone():
     strided = big[:, ::2]  # not contiguous: NumPy's copy, C-ordered
     out = copy_float64(strided)
     assert out.flags.c_contiguous and np.array_equal(out, strided)
+
+
+def test_a_target_read_in_place_is_a_read_only_view_and_the_users_array_stays_writeable():
+    from symrecon.validation import as_batch
+
+    y = np.random.default_rng(3).normal(size=(5, 2))
+    view, single = as_batch(y, 2, "target y", check_finite=False, copy=False)
+    assert np.shares_memory(view, y) and not view.flags.writeable and y.flags.writeable and not single
+    converted, _ = as_batch(y.astype(np.float32), 2, "target y", copy=False)  # another dtype: converted
+    assert converted.dtype == np.float64 and not converted.flags.writeable
+    model = sr.Sequential([sr.Dense([[0.5, 0.1], [0.2, 0.9]], [0.1, 0.0], "tanh")])
+    targets = model(y)
+    before = targets.copy()
+    np.testing.assert_allclose(model(sr.analytic_inverse(model)(targets)), before, rtol=0, atol=1e-14)
+    assert targets.flags.writeable and np.array_equal(targets, before)

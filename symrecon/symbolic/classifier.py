@@ -58,7 +58,10 @@ class ClassifierInverse(AnalyticInverse):
     def _coordinates(self, batch: NDArray[np.float64]) -> NDArray[np.float64]:
         return self.reduction.coordinates(check_probabilities(batch, self.n_out)[0])
 
-    def _evaluate(self, batch: NDArray[np.float64], backend: str) -> NDArray[np.float64]:
+    def _target_batch(self, y: ArrayLike) -> tuple[NDArray[np.float64], bool]:
+        return as_batch(y, self.n_out, "target y")  # probability vectors: checked in full before the log
+
+    def _evaluate(self, batch: NDArray[np.float64], backend: str, y: ArrayLike | None = None) -> NDArray[np.float64]:
         return self.inner._evaluate(self._coordinates(batch), backend)
 
     def _valid_rows(self, batch: NDArray[np.float64]) -> NDArray[np.bool_]:

@@ -208,14 +208,24 @@ class AnalyticInverse:
             ``.value``, ``.interval`` say where), an inconsistent tall layer,
             or an input beyond float64's range.
         """
-        batch, single = as_batch(y, self.n_out, "target y")
-        x = self._evaluate(batch, backend)
+        batch, single = self._target_batch(y)
+        x = self._evaluate(batch, backend, y)
         return x[0] if single else x
 
-    def _evaluate(self, batch: NDArray[np.float64], backend: str) -> NDArray[np.float64]:
+    def _target_batch(self, y: ArrayLike) -> tuple[NDArray[np.float64], bool]:
+        """``y`` as a batch, read in place (not copied) and not scanned for NaN/inf beforehand.
+
+        The kernel (and its twin) fail NaN and inf in the output layer's image
+        check; only then is ``y`` scanned, by :meth:`_evaluate`, for the error.
+        """
+        return as_batch(y, self.n_out, "target y", check_finite=False, copy=False)
+
+    def _evaluate(self, batch: NDArray[np.float64], backend: str, y: ArrayLike | None = None) -> NDArray[np.float64]:
         x, status = evaluate_rows(self.plan, batch, backend)
         bad = np.flatnonzero(status != Status.EXACT)
         if bad.size:
+            # the scan :meth:`_target_batch` skipped, on ``y`` as the caller passed it (the same error message)
+            as_batch(batch if y is None else y, self.n_out, "target y")
             err = row_error(self.plan, batch, int(bad[0]))
             if err is not None:
                 raise err
