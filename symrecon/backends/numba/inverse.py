@@ -244,9 +244,13 @@ def _recheck_block(pm, vals, nb, bad, far):
 
 
 @njit(**_FLAGS)
-def _solve_block(pm, y, i0, nbk, rtol, tols, recheck, out, status, y_pred, residual, within, vals, rows):
-    """Rows ``i0 .. i0 + nbk`` of :func:`_inverse_kernel`, in the task's scratch ``vals`` and ``rows``."""
-    nb = min(nbk, y.shape[0] - i0)
+def _solve_block(pm, y, i0, rtol, tols, recheck, outputs, vals, rows):
+    """Rows ``i0 ..`` of :func:`_inverse_kernel` (as many as ``vals`` holds), in the task's scratch ``vals`` and ``rows``.
+
+    ``outputs``: the kernel's ``(out, status, y_pred, residual, within)``.
+    """
+    out, status, y_pred, residual, within = outputs
+    nb = min(vals.shape[2], y.shape[0] - i0)
     n_layers = pm.codes.shape[0]
     n_x, n_y = pm.sizes[0], pm.sizes[-1]
     target = vals[n_layers, :n_y]  # judge_block reads every row of target
@@ -306,8 +310,7 @@ def _inverse_kernel(pm, y, nbk, rtol, tols, recheck, out, status, y_pred, residu
         vals = np.empty((2 * n_layers + 3, width, nbk))
         rows = np.empty((4, nbk))
         for blk in range(task * TASK_BLOCKS, min(n_blocks, (task + 1) * TASK_BLOCKS)):
-            _solve_block(pm, y, blk * nbk, nbk, rtol, tols, recheck, out, status, y_pred, residual, within,
-                         vals, rows)
+            _solve_block(pm, y, blk * nbk, rtol, tols, recheck, (out, status, y_pred, residual, within), vals, rows)
 
 
 def inverse_rows(pm: PackedModel, rtol: float, y: NDArray[np.float64],
