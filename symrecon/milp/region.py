@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ..errors import CapabilityError, InfeasibleTargetError, InvalidParameterError
 from ..models import Dense, Sequential
@@ -169,6 +168,8 @@ class UnitOffRegion:
 
     # ------------------------------------------------------------------ MILPs
     def _solve(self, margin: float, x_ref: Float64Array | None = None, norm: str = "l1"):
+        from scipy.optimize import Bounds, LinearConstraint, milp  # here, not at import: scipy.optimize costs ~0.2 s
+
         M = self._model
         t = self.threshold - margin * (1.0 + abs(self.threshold))
         lo, hi = M.lo.copy(), M.hi.copy()
