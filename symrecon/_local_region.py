@@ -94,7 +94,8 @@ class LocalRegion(SolutionSet):
         return out
 
     def _nearest_one(self, x_ref, starts) -> NDArray[np.float64] | None:
-        from scipy.optimize import minimize  # here, not at import: scipy.optimize costs ~0.2 s
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        from scipy.optimize import minimize
 
         if self._gap(x_ref[None], 0.0)[0]:
             return x_ref.copy()

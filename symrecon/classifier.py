@@ -199,7 +199,8 @@ class ClassChange:
 def _towards(body: Any, x: NDArray[np.float64], k: int, c: int, box: Bounds | None, margin: float,
              max_iter: int) -> NDArray[np.float64]:
     """Nearest ``x'`` with logit ``k`` ahead of every other by ``margin`` (SLSQP from ``x``)."""
-    from scipy.optimize import minimize  # here, not at import: scipy.optimize costs ~0.2 s
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import minimize
 
     others = np.array([j for j in range(body.n_out) if j != k])
 

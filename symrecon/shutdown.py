@@ -97,7 +97,8 @@ def _largest_z_below(act, t: float) -> float:
     hi = 1.0
     while act.numpy(np.array([hi]))[0] <= t:
         hi *= 2.0
-    from scipy.optimize import brentq  # here, not at import: scipy.optimize costs ~0.2 s
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import brentq
 
     return float(brentq(lambda z: act.numpy(np.array([z]))[0] - t, 0.0, hi, xtol=1e-14))
 

@@ -18,7 +18,7 @@ from ._core import SELU_ALPHA, SELU_SCALE
 
 @functools.cache
 def _special() -> ModuleType:
-    """:mod:`scipy.special`, imported on first use: it costs ~0.2 s, and ``import symrecon`` must not pay it."""
+    """:mod:`scipy.special`, imported on first use so that ``import symrecon`` stays cheap (tests/test_import.py)."""
     from scipy import special
 
     return special

@@ -46,7 +46,8 @@ def with_distance(A: sps.csr_matrix, lo: Float64Array, hi: Float64Array, lb: Flo
     c, A, lo, hi, lb, ub, integrality
         The objective and the extended rows and variables (``c`` zero on the original variables).
     """
-    import scipy.sparse as sps  # here, not at import: scipy.sparse pulls in scipy.linalg
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    import scipy.sparse as sps
 
     if norm not in NORMS:
         raise InvalidParameterError(f"norm must be one of {', '.join(map(repr, NORMS))} or None; got {norm!r}")

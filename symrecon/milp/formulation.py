@@ -74,7 +74,8 @@ class Rows:
             self.hi.append(hi)
 
     def finish(self) -> tuple[sps.csr_matrix, Float64Array, Float64Array]:
-        import scipy.sparse as sps  # here, not at import: scipy.sparse pulls in scipy.linalg
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        import scipy.sparse as sps
 
         if not self.blocks:
             return sps.csr_matrix((0, self.n_vars)), np.zeros(0), np.zeros(0)

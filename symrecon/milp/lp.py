@@ -117,7 +117,8 @@ class _ScipyLP:
         self.lb, self.ub = M.lb.astype(np.float64).copy(), M.ub.astype(np.float64).copy()
 
     def solve(self, c: Float64Array) -> tuple[LPOutcome, float]:
-        from scipy.optimize import Bounds, LinearConstraint, milp  # here, not at import: scipy.optimize costs ~0.2 s
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        from scipy.optimize import Bounds, LinearConstraint, milp
 
         res = milp(c, integrality=np.zeros(len(c)), bounds=Bounds(self.lb, self.ub),
                    constraints=LinearConstraint(self.A.tocsr(), self.row_lo, self.row_hi))

@@ -168,7 +168,8 @@ class UnitOffRegion:
 
     # ------------------------------------------------------------------ MILPs
     def _solve(self, margin: float, x_ref: Float64Array | None = None, norm: str = "l1"):
-        from scipy.optimize import Bounds, LinearConstraint, milp  # here, not at import: scipy.optimize costs ~0.2 s
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        from scipy.optimize import Bounds, LinearConstraint, milp
 
         M = self._model
         t = self.threshold - margin * (1.0 + abs(self.threshold))

@@ -123,7 +123,8 @@ def milp_pattern(M: MILPModel, net: PLNetwork, v: Float64Array) -> list[NDArray[
 def pattern_lp(net: PLNetwork, pattern: list[NDArray[np.bool_]], y: Float64Array, eps: Float64Array,
                lower: Float64Array, upper: Float64Array) -> Float64Array | None:
     """An input in the box with this activation pattern and ``|out - y| <= eps``, or None (an LP)."""
-    from scipy.optimize import linprog  # here, not at import: scipy.optimize costs ~0.2 s
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import linprog
 
     pre, A, c = net.affine_pieces(pattern)
     rows, rhs = [A.T, -A.T], [y + eps - c, -(y - eps - c)]

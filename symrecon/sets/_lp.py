@@ -70,7 +70,8 @@ class Phase1:
 
 def min_violation(cons: Constraints) -> Phase1:
     """``min t`` s.t. ``A x - t <= c``, ``|E x - d| <= t``, ``t >= 0`` (HiGHS; always solvable)."""
-    from scipy.optimize import linprog  # here, not at import: scipy.optimize costs ~0.2 s
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import linprog
 
     n, m, p = cons.n, cons.A.shape[0], cons.E.shape[0]
     if m == 0 and p == 0:

@@ -164,7 +164,8 @@ def _projection(row: _Row, ref: NDArray[np.float64], lo: NDArray[np.float64], hi
 
 def _slsqp(row: _Row, ref: NDArray[np.float64], start: NDArray[np.float64], box: Bounds | None,
            max_iter: int) -> tuple[NDArray[np.float64], int]:
-    from scipy.optimize import minimize  # here, not at import: scipy.optimize costs ~0.2 s
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import minimize
 
     res = minimize(lambda x: (0.5 * float(np.dot(x - ref, x - ref)), x - ref), start, jac=True, method="SLSQP",
                    bounds=box, constraints=[{"type": "eq", "fun": row.f, "jac": row.jac}],
