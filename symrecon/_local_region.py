@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
 
 from .backends import numpy_ref
 from .errors import CapabilityError
@@ -95,6 +94,9 @@ class LocalRegion(SolutionSet):
         return out
 
     def _nearest_one(self, x_ref, starts) -> NDArray[np.float64] | None:
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        from scipy.optimize import minimize
+
         if self._gap(x_ref[None], 0.0)[0]:
             return x_ref.copy()
         box = None if self.lower is None else list(zip(self.lower, self.upper))

@@ -19,11 +19,10 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import Bounds, minimize
 from threadpoolctl import threadpool_limits
 
 from .backends import numpy_ref
@@ -32,6 +31,9 @@ from .models import Sequential
 from .sets import AffineSet
 from .softmax import is_classifier
 from .validation import as_real_array, check_bounds
+
+if TYPE_CHECKING:
+    from scipy.optimize import Bounds
 
 __all__ = ["ClassChange", "class_probabilities", "prototype", "smallest_class_change", "softmax_preimage"]
 
@@ -197,6 +199,9 @@ class ClassChange:
 def _towards(body: Any, x: NDArray[np.float64], k: int, c: int, box: Bounds | None, margin: float,
              max_iter: int) -> NDArray[np.float64]:
     """Nearest ``x'`` with logit ``k`` ahead of every other by ``margin`` (SLSQP from ``x``)."""
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import minimize
+
     others = np.array([j for j in range(body.n_out) if j != k])
 
     def lead(v: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -253,6 +258,8 @@ def smallest_class_change(model: Sequential, x: ArrayLike, *, to_class: int | No
     >>> ch.to_class, round(ch.distance, 4)
     (1, 0.7078)
     """
+    from scipy.optimize import Bounds
+
     from .errors import InfeasibleTargetError
 
     model = _classifier(model, "smallest_class_change")

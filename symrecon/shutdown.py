@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import brentq
 
 from .errors import CapabilityError, InvalidParameterError
 from .models import Sequential
@@ -98,6 +97,9 @@ def _largest_z_below(act, t: float) -> float:
     hi = 1.0
     while act.numpy(np.array([hi]))[0] <= t:
         hi *= 2.0
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import brentq
+
     return float(brentq(lambda z: act.numpy(np.array([z]))[0] - t, 0.0, hi, xtol=1e-14))
 
 

@@ -7,12 +7,21 @@ callers may pass lists or scalars.
 
 from __future__ import annotations
 
+import functools
 import math
+from types import ModuleType
 
 import numpy as np
-from scipy import special
 
 from ._core import SELU_ALPHA, SELU_SCALE
+
+
+@functools.cache
+def _special() -> ModuleType:
+    """:mod:`scipy.special`, imported on first use so that ``import symrecon`` stays cheap (tests/test_import.py)."""
+    from scipy import special
+
+    return special
 
 
 def f64(fn):
@@ -33,11 +42,11 @@ def minimum_of(numpy_fn, dfn, bracket) -> float:
 
 
 def sigmoid(z):
-    return special.expit(z)
+    return _special().expit(z)
 
 
 def dsigmoid(z):
-    s = special.expit(z)
+    s = _special().expit(z)
     return s * (1.0 - s)
 
 
@@ -81,19 +90,19 @@ def selu_inverse(y):
 
 def gelu(z):
     # 1 + erf(t) = erfc(-t) without the cancellation for z << 0.
-    return 0.5 * z * special.erfc(-z / math.sqrt(2.0))
+    return 0.5 * z * _special().erfc(-z / math.sqrt(2.0))
 
 
 def dgelu(z):
-    return 0.5 * special.erfc(-z / math.sqrt(2.0)) + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    return 0.5 * _special().erfc(-z / math.sqrt(2.0)) + z * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 
 def silu(z):
-    return z * special.expit(z)
+    return z * _special().expit(z)
 
 
 def dsilu(z):
-    s = special.expit(z)
+    s = _special().expit(z)
     return s * (1.0 + z * (1.0 - s))
 
 
@@ -105,7 +114,7 @@ def mish(z):
 def dmish(z):
     # d/dz tanh(softplus(z)) = (1 - t^2) * sigmoid(z)
     t = np.tanh(softplus(z))
-    return t + z * (1.0 - t * t) * special.expit(z)
+    return t + z * (1.0 - t * t) * _special().expit(z)
 
 
 def log_sigmoid(z):
@@ -114,7 +123,7 @@ def log_sigmoid(z):
 
 
 def dlog_sigmoid(z):
-    return special.expit(-z)
+    return _special().expit(-z)
 
 
 def log_sigmoid_inverse(y):

@@ -196,11 +196,13 @@ def relu6() -> Activation:
     )
 
 
-# Images of the non-monotone activations start at their global minimum,
-# computed once from the NumPy forms (brackets around the dip).
-_SILU_MIN = F.minimum_of(F.silu, F.dsilu, (-3.0, -0.5))
-_GELU_MIN = F.minimum_of(F.gelu, F.dgelu, (-3.0, -0.1))
-_MISH_MIN = F.minimum_of(F.mish, F.dmish, (-3.0, -0.5))
+# Images of the non-monotone activations start at their global minimum: the NumPy forms' minima
+# as F.minimum_of finds them (brentq on f'; brackets (-3, -0.5), gelu's (-3, -0.1)), written out
+# because computing them at import needed scipy.optimize (~0.2 s). They are within 1 ulp of the
+# 40-digit mpmath minima and not above them rounded; tests/test_activation_minima.py checks both.
+_SILU_MIN = -0.27846454276107385
+_GELU_MIN = -0.16997120747990366
+_MISH_MIN = -0.30884341301725043
 
 
 def _dips(name: str, where: float) -> str:

@@ -19,11 +19,15 @@ Examples
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import scipy.sparse as sps
 from numpy.typing import NDArray
 
 from ..errors import InvalidParameterError
+
+if TYPE_CHECKING:
+    import scipy.sparse as sps
 
 __all__ = ["NORMS", "with_distance"]
 
@@ -42,6 +46,9 @@ def with_distance(A: sps.csr_matrix, lo: Float64Array, hi: Float64Array, lb: Flo
     c, A, lo, hi, lb, ub, integrality
         The objective and the extended rows and variables (``c`` zero on the original variables).
     """
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    import scipy.sparse as sps
+
     if norm not in NORMS:
         raise InvalidParameterError(f"norm must be one of {', '.join(map(repr, NORMS))} or None; got {norm!r}")
     n, n_vars = len(x_ref), A.shape[1]

@@ -28,15 +28,18 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sps
 from numpy.typing import NDArray
 
 from ..bounds import interval_bounds
 from ..graph.ops import Affine
 from ..models import Sequential
 from .network import PLNetwork
+
+if TYPE_CHECKING:
+    import scipy.sparse as sps
 
 __all__ = ["MILPModel", "build_model", "hinge_bounds", "Rows"]
 
@@ -71,6 +74,9 @@ class Rows:
             self.hi.append(hi)
 
     def finish(self) -> tuple[sps.csr_matrix, Float64Array, Float64Array]:
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        import scipy.sparse as sps
+
         if not self.blocks:
             return sps.csr_matrix((0, self.n_vars)), np.zeros(0), np.zeros(0)
         return (sps.csr_matrix(np.vstack(self.blocks)), np.concatenate(self.lo), np.concatenate(self.hi))

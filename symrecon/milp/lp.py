@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ..errors import CapabilityError
 from .formulation import MILPModel
@@ -118,6 +117,9 @@ class _ScipyLP:
         self.lb, self.ub = M.lb.astype(np.float64).copy(), M.ub.astype(np.float64).copy()
 
     def solve(self, c: Float64Array) -> tuple[LPOutcome, float]:
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
         res = milp(c, integrality=np.zeros(len(c)), bounds=Bounds(self.lb, self.ub),
                    constraints=LinearConstraint(self.A.tocsr(), self.row_lo, self.row_hi))
         outcome = _SCIPY.get(int(res.status), LPOutcome.OTHER)

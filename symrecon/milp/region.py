@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ..errors import CapabilityError, InfeasibleTargetError, InvalidParameterError
 from ..models import Dense, Sequential
@@ -169,6 +168,9 @@ class UnitOffRegion:
 
     # ------------------------------------------------------------------ MILPs
     def _solve(self, margin: float, x_ref: Float64Array | None = None, norm: str = "l1"):
+        # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
         M = self._model
         t = self.threshold - margin * (1.0 + abs(self.threshold))
         lo, hi = M.lo.copy(), M.hi.copy()

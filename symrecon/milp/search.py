@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from ..models import Sequential
 from ..status import Status
@@ -124,6 +123,9 @@ def milp_pattern(M: MILPModel, net: PLNetwork, v: Float64Array) -> list[NDArray[
 def pattern_lp(net: PLNetwork, pattern: list[NDArray[np.bool_]], y: Float64Array, eps: Float64Array,
                lower: Float64Array, upper: Float64Array) -> Float64Array | None:
     """An input in the box with this activation pattern and ``|out - y| <= eps``, or None (an LP)."""
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import linprog
+
     pre, A, c = net.affine_pieces(pattern)
     rows, rhs = [A.T, -A.T], [y + eps - c, -(y - eps - c)]
     for layer, (Al, cl), on in zip(net.layers, pre, pattern):
@@ -196,6 +198,8 @@ class Searcher:
         ``"milp"``; the best found when the time ran out).  ``tightened``: the
         result of :meth:`prove` for this target when already run.
         """
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
         t0 = time.perf_counter()
         band = np.maximum(unit_tol, PROOF_BAND)
         M = self.milp_model

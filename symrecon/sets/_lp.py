@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import linprog, minimize
 
 __all__ = ["Constraints", "min_violation", "project", "interior_point", "hit_and_run", "EMPTY_TOL"]
 
@@ -71,6 +70,9 @@ class Phase1:
 
 def min_violation(cons: Constraints) -> Phase1:
     """``min t`` s.t. ``A x - t <= c``, ``|E x - d| <= t``, ``t >= 0`` (HiGHS; always solvable)."""
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import linprog
+
     n, m, p = cons.n, cons.A.shape[0], cons.E.shape[0]
     if m == 0 and p == 0:
         return Phase1(0.0, np.zeros(n), np.zeros(0), np.zeros(0))
@@ -129,6 +131,8 @@ def _active_set(cons: Constraints, x_ref, x, max_steps: int | None = None):
 
 
 def _slsqp(cons: Constraints, x_ref, start):  # pragma: no cover - fallback
+    from scipy.optimize import minimize
+
     constraints = []
     if cons.A.shape[0]:
         constraints.append({"type": "ineq", "fun": lambda x: cons.c - cons.A @ x, "jac": lambda x: -cons.A})
@@ -141,6 +145,8 @@ def _slsqp(cons: Constraints, x_ref, start):  # pragma: no cover - fallback
 
 def interior_point(cons: Constraints, centre: NDArray[np.float64], radius: float):
     """The Chebyshev centre of the set within the box ``centre ± radius`` (a member), and its depth."""
+    from scipy.optimize import linprog
+
     n, m, p = cons.n, cons.A.shape[0], cons.E.shape[0]
     A_ub = np.vstack([np.hstack([cons.A, np.ones((m, 1))]),
                       np.hstack([np.eye(n), np.ones((n, 1))]),

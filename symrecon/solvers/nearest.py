@@ -29,16 +29,18 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import Bounds, least_squares, minimize
 from threadpoolctl import threadpool_limits
 
 from ..errors import ShapeError
 from ..status import Status
 from ._base import AbstractSolver, BlockResult, Problem
+
+if TYPE_CHECKING:
+    from scipy.optimize import Bounds
 
 __all__ = ["NearestSolver", "dense_value_and_jacobian", "nearest_solver"]
 
@@ -162,6 +164,9 @@ def _projection(row: _Row, ref: NDArray[np.float64], lo: NDArray[np.float64], hi
 
 def _slsqp(row: _Row, ref: NDArray[np.float64], start: NDArray[np.float64], box: Bounds | None,
            max_iter: int) -> tuple[NDArray[np.float64], int]:
+    # on first use, not at import: import symrecon stays cheap (tests/test_import.py)
+    from scipy.optimize import minimize
+
     res = minimize(lambda x: (0.5 * float(np.dot(x - ref, x - ref)), x - ref), start, jac=True, method="SLSQP",
                    bounds=box, constraints=[{"type": "eq", "fun": row.f, "jac": row.jac}],
                    options={"maxiter": max_iter, "ftol": 1e-14})
@@ -170,6 +175,8 @@ def _slsqp(row: _Row, ref: NDArray[np.float64], start: NDArray[np.float64], box:
 
 def _feasible_start(row: _Row, start: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64],
                     tol: NDArray[np.float64], max_iter: int) -> tuple[NDArray[np.float64], int]:
+    from scipy.optimize import least_squares
+
     feas = least_squares(row.f, start, jac=row.jac, bounds=(lo, hi), xtol=1e-15, ftol=1e-15, gtol=1e-15,
                          max_nfev=50 * max_iter)
     return _polish(row, feas.x, lo, hi, tol), int(feas.nfev)
@@ -191,6 +198,8 @@ def nearest_row(model: Any, y: NDArray[np.float64], ref: NDArray[np.float64], lo
     SLSQP from the first two starts of :data:`_STARTS` (from the third only
     when neither ends on the preimage); the nearest answer on the preimage wins.
     """
+    from scipy.optimize import Bounds
+
     row = _Row(model, y)
     box = Bounds(lo, hi) if np.any(np.isfinite(lo)) or np.any(np.isfinite(hi)) else None
     best, best_key, n_iter = np.clip(ref, lo, hi), (True, np.inf), 0
