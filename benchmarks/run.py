@@ -672,14 +672,19 @@ def robustness_section(quick: bool) -> list[str]:
 # analytic path: through reconstruct (what users call) and the bare inverse (labelled extra)
 
 def interleaved_runs(fns: dict, repeats: int) -> tuple[dict, dict]:
-    """``({name: Timing}, {name: last result})``: one untimed call each, then the functions in turn, ``repeats`` rounds.
+    """``({name: Timing}, {name: last result})``: the functions in turn, ``repeats`` rounds.
 
-    Interleaved so that a shared machine's load falls on every contender alike.
+    Interleaved so that a shared machine's load falls on every contender
+    alike; each timed call right after an untimed call of the same function,
+    so that it does not run next to the previous contender's worker threads
+    (OpenBLAS's keep spinning for a while after a call: measured, NumPy's
+    matrix products then slowed the next symrecon call from 73 to 110-124 ms).
     """
     out = {name: fn() for name, fn in fns.items()}
     times: dict = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            fn()
             t0 = time.perf_counter()
             out[name] = fn()
             times[name].append(time.perf_counter() - t0)
