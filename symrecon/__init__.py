@@ -38,6 +38,7 @@ from .gates import gate_values as gate_values
 from .recurrent import GRU as GRU
 from .recurrent import LSTM as LSTM
 from .recurrent import SimpleRNN as SimpleRNN
+from .distributed import DaskReconstruction as DaskReconstruction
 from .result import Reconstruction as Reconstruction
 from .rnn_step import invert_step as invert_step
 from .sets import AffineSet as AffineSet
@@ -72,7 +73,7 @@ __all__ = [
     "GRU", "LSTM", "SOLVERS", "AbstractSolver", "AffineSet", "AnalyticInverse", "AnalyticSolver", "Auto",
     "CapabilityError", "Comparison", "Dense", "Derivation", "ForwardGraph", "GaussNewton", "GradientDescent",
     "InfeasibleTargetError", "InvalidParameterError", "InvalidValueError", "ModelFormatError",
-    "NotInvertibleError", "Reconstruction", "ScipyLBFGS", "ScipyLeastSquares", "Sequential", "ShapeError",
+    "NotInvertibleError", "Reconstruction", "DaskReconstruction", "ScipyLBFGS", "ScipyLeastSquares", "Sequential", "ShapeError",
     "SimpleRNN", "Softmax", "Status", "SymreconError", "ThresholdedReLU", "UnsupportedLayerError",
     "activations", "analytic_inverse", "compare", "forward_graph", "from_keras", "load_keras", "plot",
     "reconstruct",

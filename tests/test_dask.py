@@ -90,7 +90,7 @@ def test_persist_then_fields_and_compute():
     res = sr.reconstruct(model, da.from_array(y, chunks=(100, 4)), method="newton").persist(**THREADS)
     assert res.summary(**THREADS)["n_success"] == 500
     assert_same_rows(res.compute(**THREADS), sr.reconstruct(model, y, method="newton"))
-    assert "DaskReconstruction(n_targets=500" in repr(res)
+    assert "DaskReconstruction(n_targets=500" in repr(res) and isinstance(res, sr.DaskReconstruction)
 
 
 # ---------------------------------------------------------------------------
