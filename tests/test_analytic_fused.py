@@ -11,7 +11,7 @@ from strategies import INVERTIBLE_NAMES, inputs_for, invertible_networks, wide_f
 import symrecon as sr
 from symrecon import activations
 from symrecon.backends.numba.inverse import NEAR, block_rows, inverse_rows
-from symrecon.backends.numba.inverse import _tanh_near
+from symrecon.backends.numba.inverse import _sigmoid_near, _tanh_near
 from symrecon.recheck import DeferredOutput, forward_rows
 from symrecon.backends.numba.pack import pack
 from symrecon.backends.numba.recheck import forward_block
@@ -162,24 +162,37 @@ def test_without_a_recheck_the_kernel_writes_only_x_and_status():
         inverse_rows(pack(model), 1e-8, np.array([[0.2]]))
 
 
-def test_the_series_tanh_is_tanh_to_rounding_within_near():
+def _sigmoid_ld(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+#: (series, activation in 80-bit, its inverse in float64, its derivative by its value, range of z inside the image)
+SERIES = {"tanh": (_tanh_near, np.tanh, np.arctanh, lambda h: 1.0 - h * h, 17.0),
+          "sigmoid": (_sigmoid_near, _sigmoid_ld, lambda h: np.log(h) - np.log1p(-h), lambda h: h * (1.0 - h), 30.0)}
+
+
+@pytest.mark.parametrize("name", sorted(SERIES))
+def test_the_series_forms_are_the_activation_to_rounding_within_near(name):
+    series, f_ld, f_inv, slope, z_max = SERIES[name]
     rng = np.random.default_rng(12)
     n = 20_000
-    z = np.concatenate([rng.uniform(-3.0, 3.0, n - 2000), rng.uniform(-17.0, 17.0, 1000),
+    z = np.concatenate([rng.uniform(-3.0, 3.0, n - 2000), rng.uniform(-z_max, z_max, 1000),
                         rng.uniform(-1e-6, 1e-6, 1000)])
     bias = rng.normal(size=n)
-    h = np.tanh(z)
-    u = np.arctanh(h) - bias  # what the inverse leaves: f^{-1}(h) - b
+    h = f_ld(np.longdouble(z)).astype(np.float64)
+    u = f_inv(h) - bias  # what the inverse leaves: f^{-1}(h) - b
     d = rng.uniform(-NEAR, NEAR, n) * 10.0 ** -rng.integers(0, 12, n)
     col = u + d
     d_exact = col - u  # the change the kernel sees (col is rounded)
-    ref = np.tanh(np.longdouble(np.arctanh(h)) + np.longdouble(d_exact))  # 80-bit where the platform has it
+    ref = f_ld(np.longdouble(f_inv(h)) + np.longdouble(d_exact)).astype(np.float64)  # 80-bit where there is one
     got, far = col.copy().reshape(1, n), np.zeros(n)
-    _tanh_near(got, h.reshape(1, n), u.reshape(1, n), far, 1, n)
-    ref = ref.astype(np.float64)
+    series(got, h.reshape(1, n), u.reshape(1, n), far, 1, n)
     err = np.abs(got[0] - ref)
-    # the expansion point tanh(artanh(h)) = h to an ulp, the series below 1e-24: a few ulps of the larger value
-    assert np.all(err <= 3.0 * np.spacing(np.maximum(np.abs(h), np.abs(ref))))
+    # the series' error is below 1e-24; what is left is the expansion point's: f(f^{-1}(h)) is h only up to
+    # the rounding of z = f^{-1}(h) (a few ulps of z, times f'), as any forward pass from a rounded
+    # pre-activation, plus an ulp or two of the result
+    z_ulps = 4.0 * slope(h) * np.spacing(np.abs(u + bias))
+    assert np.all(err <= 3.0 * np.spacing(np.maximum(np.abs(h), np.abs(ref))) + z_ulps)
     np.testing.assert_array_equal(far, np.abs(d_exact))
 
 

@@ -29,7 +29,8 @@ the point its inverse started from (:func:`_tanh_near`): with
 ``tanh(z) = a`` known and ``d = W a' + b - z`` the change of the
 pre-activation, ``tanh(z + d) = a + t (1 - a^2) / (1 + a t)``,
 ``t = tanh(d)``, by a short series while ``|d| <= NEAR``: the same value as
-the exp-based formula to rounding, with no exp and no division.  ``d`` is
+the exp-based formula to rounding, with no exp and no division (sigmoid
+layers alike, :func:`_sigmoid_near`).  ``d`` is
 where an inaccurate inverse shows (an ill-conditioned ``W``), and a block
 with a row beyond :data:`NEAR` is re-run through every activation's own
 forward formula (:mod:`.recheck`).  Every other activation always is.
@@ -81,6 +82,7 @@ NEAR = 2.0**-16
 _EXACT = int(Status.EXACT)
 _INFEASIBLE = int(Status.INFEASIBLE)
 _TANH = _activation("tanh").kernel_code
+_SIGMOID = _activation("sigmoid").kernel_code
 
 _FLAGS = {"cache": True, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -206,13 +208,38 @@ def _tanh_near_unit(col, h, u, far, nb):
 
 
 @njit(**_FLAGS)
+def _sigmoid_near(col, h, u, far, n_out, nb):
+    """``col[k, r] = sigmoid(z + d)`` for ``d = col[k, r] - u[k, r]``, ``sigmoid(z) = h[k, r]``: as :func:`_tanh_near`.
+
+    ``sigmoid(z + d) = h + h (1 - h) g / (1 + h g)``, ``g = e^d - 1``; for
+    ``|d| <= NEAR`` the series ``g = d + d^2 / 2 + d^3 / 6`` and
+    ``1 / (1 + hg) = 1 - hg + (hg)^2`` leave an error below 1e-24.
+    """
+    for k in range(n_out):
+        _sigmoid_near_unit(col[k], h[k], u[k], far, nb)
+
+
+@njit(**_FLAGS)
+def _sigmoid_near_unit(col, h, u, far, nb):
+    """One unit of :func:`_sigmoid_near`."""
+    for r in range(nb):
+        d = col[r] - u[r]
+        hv = h[r]
+        g = d + d * d * (0.5 + d * (1.0 / 6.0))
+        hg = hv * g
+        col[r] = hv + (hv * (1.0 - hv) * g) * (1.0 - hg + hg * hg)
+        ad = abs(d)
+        far[r] = max(far[r], ad) if ad == ad else math.inf
+
+
+@njit(**_FLAGS)
 def _forward_block(pm, vals, nb, far, near):
     """``model(x)`` for the block's answers (``x`` in ``vals[0]``), in the last two arrays of ``vals``.
 
-    The kernels ``W`` forward on the returned ``x``; a tanh layer, with
-    ``near``, by :func:`_tanh_near` around the values its inverse started
-    from (``vals[l + 1]`` and ``vals[L + 1 + l]``), every other activation
-    (and tanh without ``near``) by its own forward formula.
+    The kernels ``W`` forward on the returned ``x``; a tanh or sigmoid layer,
+    with ``near``, by :func:`_tanh_near` / :func:`_sigmoid_near` around the
+    values its inverse started from (``vals[l + 1]`` and ``vals[L + 1 + l]``),
+    every other activation (and these without ``near``) by its own forward formula.
     """
     n_layers = pm.codes.shape[0]
     cur = vals[0]
@@ -220,9 +247,13 @@ def _forward_block(pm, vals, nb, far, near):
         n_in, n_out = pm.sizes[layer], pm.sizes[layer + 1]
         nxt = vals[2 * n_layers + 1 + layer % 2]
         code = pm.codes[layer]
-        if near and code == _TANH:
+        if near and (code == _TANH or code == _SIGMOID):
             affine_block(cur, nxt, pm.wk, pm.w_off[layer], pm.b, -1, n_in, n_out, nb)
-            _tanh_near(nxt, vals[layer + 1], vals[n_layers + 1 + layer], far, n_out, nb)
+            h, u = vals[layer + 1], vals[n_layers + 1 + layer]
+            if code == _TANH:
+                _tanh_near(nxt, h, u, far, n_out, nb)
+            else:
+                _sigmoid_near(nxt, h, u, far, n_out, nb)
         else:
             affine_block(cur, nxt, pm.wk, pm.w_off[layer], pm.b, pm.b_off[layer], n_in, n_out, nb)
             for k in range(n_out):
