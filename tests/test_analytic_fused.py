@@ -11,7 +11,7 @@ from strategies import INVERTIBLE_NAMES, inputs_for, invertible_networks, wide_f
 import symrecon as sr
 from symrecon import activations
 from symrecon.backends.numba.inverse import NEAR, block_rows, inverse_rows
-from symrecon.backends.numba.inverse import _sigmoid_near, _tanh_near
+from symrecon.backends.numba.inverse import _near
 from symrecon.recheck import DeferredOutput, forward_rows
 from symrecon.backends.numba.pack import pack
 from symrecon.backends.numba.recheck import forward_block
@@ -167,8 +167,8 @@ def _sigmoid_ld(z):
 
 
 #: (series, activation in 80-bit, its inverse in float64, its derivative by its value, range of z inside the image)
-SERIES = {"tanh": (_tanh_near, np.tanh, np.arctanh, lambda h: 1.0 - h * h, 17.0),
-          "sigmoid": (_sigmoid_near, _sigmoid_ld, lambda h: np.log(h) - np.log1p(-h), lambda h: h * (1.0 - h), 30.0)}
+SERIES = {"tanh": (lambda *a: _near(*a, True), np.tanh, np.arctanh, lambda h: 1.0 - h * h, 17.0),
+          "sigmoid": (lambda *a: _near(*a, False), _sigmoid_ld, lambda h: np.log(h) - np.log1p(-h), lambda h: h * (1.0 - h), 30.0)}
 
 
 @pytest.mark.parametrize("name", sorted(SERIES))
@@ -199,7 +199,7 @@ def test_the_series_forms_are_the_activation_to_rounding_within_near(name):
 def test_the_series_tanh_flags_nan_and_far_rows():
     col = np.array([[0.5 + 2.0 * NEAR, np.nan, 0.5]])
     h, u, far = np.full((1, 3), np.tanh(0.5)), np.full((1, 3), 0.5), np.zeros(3)
-    _tanh_near(col, h, u, far, 1, 3)
+    _near(col, h, u, far, 1, 3, True)
     assert far[0] > NEAR and np.isinf(far[1]) and far[2] == 0.0
 
 

@@ -24,13 +24,12 @@ block's answers while they are in cache and writes the residual and the
 tolerance verdict per row (and ``model(x)`` on request), so that the result
 needs no second pass over the batch.  The forward pass starts from the
 returned ``x`` and multiplies by the kernels ``W``, not the back-matrices;
-a tanh layer's activation is then evaluated by the addition theorem around
-the point its inverse started from (:func:`_tanh_near`): with
+a tanh (or sigmoid) layer's activation is then evaluated by the addition
+theorem around the point its inverse started from (:func:`_near`): with
 ``tanh(z) = a`` known and ``d = W a' + b - z`` the change of the
 pre-activation, ``tanh(z + d) = a + t (1 - a^2) / (1 + a t)``,
 ``t = tanh(d)``, by a short series while ``|d| <= NEAR``: the same value as
-the exp-based formula to rounding, with no exp and no division (sigmoid
-layers alike, :func:`_sigmoid_near`).  ``d`` is
+the exp-based formula to rounding, with no exp and no division.  ``d`` is
 where an inaccurate inverse shows (an ill-conditioned ``W``), and a block
 with a row beyond :data:`NEAR` is re-run through every activation's own
 forward formula (:mod:`.recheck`).  Every other activation always is.
@@ -74,7 +73,7 @@ TASK_BLOCKS = 16
 #: another process does less of the batch (measured on a shared 2-core machine: the slowest of
 #: nine 10^6-row calls 182 ms with numba's equal split, 97 ms with this; the median unchanged)
 TASKS_PER_GRAB = 4
-#: largest pre-activation change ``|d|`` the series of :func:`_tanh_near` is used for: beyond it
+#: largest pre-activation change ``|d|`` the series of :func:`_near` is used for: beyond it
 #: (a row far from its own inverse, i.e. failing its check anyway) the block is re-run by the
 #: activations' own forward formulas.  The series' error there is below 1e-24.
 NEAR = 2.0**-16
@@ -181,53 +180,33 @@ def _back_block(pm, vals, bad, arg, ratio, nb, rtol):
 
 
 @njit(**_FLAGS)
-def _tanh_near(col, h, u, far, n_out, nb):
-    """``col[k, r] = tanh(z + d)`` for ``d = col[k, r] - u[k, r]``, ``tanh(z) = h[k, r]``: tanh without an exp.
+def _near(col, h, u, far, n_out, nb, is_tanh):
+    """``col[k, r] = f(z + d)`` for ``d = col[k, r] - u[k, r]``, ``f(z) = h[k, r]``, ``f`` tanh or sigmoid: no exp.
 
-    By the addition theorem ``tanh(z + d) = h + t (1 - h^2) / (1 + h t)``,
-    ``t = tanh(d)``; for ``|d| <= NEAR`` the series ``t = d - d^3 / 3`` and
-    ``1 / (1 + ht) = 1 - ht + (ht)^2`` leave an error below 1e-24.  ``far[r]``
-    keeps the largest ``|d|`` of row ``r`` (inf for NaN): a row beyond
-    :data:`NEAR` needs the full formula.
+    The addition theorems::
+
+        tanh(z + d)    = h + t (1 - h^2) / (1 + h t),   t = tanh(d)  = d - d^3 / 3 + ...
+        sigmoid(z + d) = h + g h (1 - h) / (1 + h g),   g = e^d - 1  = d + d^2 / 2 + d^3 / 6 + ...
+
+    both ``h + s f'(z) / (1 + h s)``; for ``|d| <= NEAR`` the series above
+    and ``1 / (1 + hs) = 1 - hs + (hs)^2`` leave an error below 1e-24.
+    ``far[r]`` keeps the largest ``|d|`` of row ``r`` (inf for NaN): a row
+    beyond :data:`NEAR` needs the full formula.
     """
     for k in range(n_out):
-        _tanh_near_unit(col[k], h[k], u[k], far, nb)
+        _near_unit(col[k], h[k], u[k], far, nb, is_tanh)
 
 
 @njit(**_FLAGS)
-def _tanh_near_unit(col, h, u, far, nb):
-    """One unit of :func:`_tanh_near` (a loop of its own: it vectorises, the 2-D loop measured slower)."""
+def _near_unit(col, h, u, far, nb, is_tanh):
+    """One unit of :func:`_near` (a loop of its own: it vectorises, the 2-D loop measured slower)."""
     for r in range(nb):
         d = col[r] - u[r]
         hv = h[r]
-        t = d - d * d * d * (1.0 / 3.0)
-        ht = hv * t
-        col[r] = hv + (t * ((1.0 - hv) * (1.0 + hv))) * (1.0 - ht + ht * ht)
-        ad = abs(d)
-        far[r] = max(far[r], ad) if ad == ad else math.inf
-
-
-@njit(**_FLAGS)
-def _sigmoid_near(col, h, u, far, n_out, nb):
-    """``col[k, r] = sigmoid(z + d)`` for ``d = col[k, r] - u[k, r]``, ``sigmoid(z) = h[k, r]``: as :func:`_tanh_near`.
-
-    ``sigmoid(z + d) = h + h (1 - h) g / (1 + h g)``, ``g = e^d - 1``; for
-    ``|d| <= NEAR`` the series ``g = d + d^2 / 2 + d^3 / 6`` and
-    ``1 / (1 + hg) = 1 - hg + (hg)^2`` leave an error below 1e-24.
-    """
-    for k in range(n_out):
-        _sigmoid_near_unit(col[k], h[k], u[k], far, nb)
-
-
-@njit(**_FLAGS)
-def _sigmoid_near_unit(col, h, u, far, nb):
-    """One unit of :func:`_sigmoid_near`."""
-    for r in range(nb):
-        d = col[r] - u[r]
-        hv = h[r]
-        g = d + d * d * (0.5 + d * (1.0 / 6.0))
-        hg = hv * g
-        col[r] = hv + (hv * (1.0 - hv) * g) * (1.0 - hg + hg * hg)
+        s = d - d * d * d * (1.0 / 3.0) if is_tanh else d + d * d * (0.5 + d * (1.0 / 6.0))
+        slope = (1.0 - hv) * (1.0 + hv) if is_tanh else hv * (1.0 - hv)
+        hs = hv * s
+        col[r] = hv + (s * slope) * (1.0 - hs + hs * hs)
         ad = abs(d)
         far[r] = max(far[r], ad) if ad == ad else math.inf
 
@@ -237,8 +216,7 @@ def _forward_block(pm, vals, nb, far, near):
     """``model(x)`` for the block's answers (``x`` in ``vals[0]``), in the last two arrays of ``vals``.
 
     The kernels ``W`` forward on the returned ``x``; a tanh or sigmoid layer,
-    with ``near``, by :func:`_tanh_near` / :func:`_sigmoid_near` around the
-    values its inverse started from (``vals[l + 1]`` and ``vals[L + 1 + l]``),
+    with ``near``, by :func:`_near` around the values its inverse started from (``vals[l + 1]`` and ``vals[L + 1 + l]``),
     every other activation (and these without ``near``) by its own forward formula.
     """
     n_layers = pm.codes.shape[0]
@@ -249,11 +227,7 @@ def _forward_block(pm, vals, nb, far, near):
         code = pm.codes[layer]
         if near and (code == _TANH or code == _SIGMOID):
             affine_block(cur, nxt, pm.wk, pm.w_off[layer], pm.b, -1, n_in, n_out, nb)
-            h, u = vals[layer + 1], vals[n_layers + 1 + layer]
-            if code == _TANH:
-                _tanh_near(nxt, h, u, far, n_out, nb)
-            else:
-                _sigmoid_near(nxt, h, u, far, n_out, nb)
+            _near(nxt, vals[layer + 1], vals[n_layers + 1 + layer], far, n_out, nb, code == _TANH)
         else:
             affine_block(cur, nxt, pm.wk, pm.w_off[layer], pm.b, pm.b_off[layer], n_in, n_out, nb)
             for k in range(n_out):
