@@ -58,7 +58,9 @@ class DeferredOutput:
     without writing the outputs: for a million targets that saves writing
     (and holding) one more array of the targets' size, which most callers
     never read.  The value, by :func:`forward_rows`, agrees with the
-    kernel's to rounding.
+    kernel's to rounding.  Like the packed-model cache
+    (:func:`symrecon.backends.numba.pack.pack`), it takes the model as
+    unchanged after the solve (its weight arrays are read-only).
 
     >>> import numpy as np, symrecon as sr
     >>> later = DeferredOutput(sr.Sequential([sr.Dense([[2.0]], [1.0])]), np.array([[1.0]]), single=True)

@@ -483,3 +483,16 @@ def test_symbolic_package_holds_no_numba_code():
         if name.startswith(symbolic.__name__ + "."):
             assert not any(type(v).__module__.startswith("numba") for v in vars(module).values()
                            if getattr(v, "__module__", None) == name), name
+
+
+@pytest.mark.parametrize("output", ["tanh", "linear"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_nan_or_inf_in_a_kernel_sized_batch_read_in_place(output, bad):
+    # the call reads y without a copy or a scan first; the kernel's image check must still catch it
+    rng = np.random.default_rng(2)
+    model = sr.Sequential([sr.Dense(np.linalg.qr(rng.normal(size=(3, 3)))[0], [0.1, 0.0, -0.1], "tanh"),
+                           sr.Dense(np.linalg.qr(rng.normal(size=(3, 3)))[0], [0.0, 0.2, 0.0], output)])
+    y = model(rng.normal(0.0, 0.5, size=(5000, 3)))
+    y[2345, 1] = bad
+    with pytest.raises(InvalidValueError, match=r"NaN or inf \(first at index \(2345, 1\)\)"):
+        sr.analytic_inverse(model)(y)
